@@ -1,0 +1,1 @@
+"""Route modules; each exposes ROUTES (a list of api.routing.Route)."""

@@ -1,0 +1,1 @@
+"""Shipped LSTM artefacts (a package so that wheels carry them as package data)."""

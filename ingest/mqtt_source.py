@@ -1,0 +1,228 @@
+"""The MQTT side of the gateway: a paho-mqtt 2.x client bridged to asyncio.
+
+paho's network loop runs in its own thread (loop_start). Messages are handed to the
+event loop through `Inbox`: the paho thread appends under a lock and wakes the loop
+with call_soon_threadsafe only when it is not already woken, so a burst costs one
+wake-up, not one per message. Acknowledgements go back through `ack()`, which paho
+makes thread-safe (it queues the PUBACK and wakes its own loop).
+
+Backpressure: at most `max_held` messages are held (taken from the broker and not yet
+completed). The client announces that figure as MQTT 5 Receive Maximum, but Mosquitto
+2.0 does not enforce it once messages queue up for the session (measured: a slow
+subscriber with Receive Maximum 100 was sent 14,000 unacknowledged messages), so the
+bound is also enforced here: at the limit, on_message blocks the paho thread, which
+stops reading the socket; TCP flow control then leaves the backlog in the broker's
+session queue, not in this process. A block longer than about 1.5 keepalives (a long
+Kafka outage) makes the broker drop the connection; paho reconnects and the broker
+redelivers what was not acknowledged: nothing is lost, memory stays bounded.
+The session is persistent (clean_start=False, a session expiry, a fixed client id), so
+what this process took but never acknowledged is redelivered after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from vitalstream.mqtturl import MqttTarget
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    generation: int  # which connection delivered it; a PUBACK is only valid on that one
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+class Inbox:
+    """Thread → event-loop hand-off of received messages, woken once per burst."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[Message] = []
+        self._woken = False
+        self._event = asyncio.Event()
+
+    def put(self, item: Message) -> None:  # paho thread
+        with self._lock:
+            self._items.append(item)
+            if self._woken:
+                return
+            self._woken = True
+        try:
+            self._loop.call_soon_threadsafe(self._event.set)
+        except RuntimeError:
+            pass  # loop closed during shutdown: the message stays unacknowledged and is redelivered
+
+    def wake(self) -> None:  # event loop: make take() return (e.g. on stop)
+        self._event.set()
+
+    async def take(self) -> list[Message]:
+        await self._event.wait()
+        with self._lock:
+            items, self._items = self._items, []
+            self._woken = False
+            self._event.clear()
+        return items
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    target: MqttTarget
+    client_id: str
+    subscription: str  # e.g. vitals/+ or $share/group/vitals/+
+    max_held: int  # messages taken and not completed, at most; also the Receive Maximum
+    session_expiry_s: int
+    keepalive_s: int = 60
+    ca_file: str | None = None  # for mqtts:// with a private CA
+    # Retire mode: unsubscribe instead of subscribing, take what the session still holds,
+    # and end the session on disconnect (see gateway.run_gateway(retire=True)).
+    retire: bool = False
+
+
+class MqttSource:
+    """Connects, subscribes, delivers messages to an Inbox, sends acks. Reconnects by itself."""
+
+    def __init__(self, options: MqttOptions, inbox: Inbox, loop: asyncio.AbstractEventLoop,
+                 on_state: Callable[[str], None]):
+        self._opts = options
+        self._inbox = inbox
+        self._loop = loop
+        self._on_state = on_state  # called on the event loop with "connected", "subscribed", "disconnected"
+        self.generation = 0
+        # taken: written only by the paho thread; completed: only by the event loop.
+        self.taken = 0
+        self.completed = 0
+        self._room = threading.Semaphore(options.max_held)
+        self._stopping = False
+        self._blocked_since: float | None = None
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=options.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        target = options.target
+        if target.username is not None:
+            self._client.username_pw_set(target.username, target.password)
+        if target.tls:
+            # Certificate and host name are verified; a private CA comes from ca_file.
+            self._client.tls_set_context(ssl.create_default_context(cafile=options.ca_file))
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_unsubscribe = self._on_unsubscribe
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._opts.session_expiry_s
+        props.ReceiveMaximum = self._opts.max_held
+        t = self._opts.target
+        # connect_async + loop_start: paho keeps retrying until the broker answers.
+        self._client.connect_async(t.host, t.port, keepalive=self._opts.keepalive_s, clean_start=False, properties=props)
+        self._client.loop_start()
+
+    @property
+    def held(self) -> int:
+        return self.taken - self.completed
+
+    def complete(self, message: Message) -> bool:
+        """The message is safe in Kafka: free its slot and acknowledge it on the connection
+        that delivered it. False when that connection is gone (the broker then redelivers
+        the message on the new one) or for QoS 0."""
+        self.completed += 1
+        self._room.release()
+        if message.qos == 0 or message.generation != self.generation:
+            return False
+        self._client.ack(message.mid, message.qos)  # thread-safe: queued for paho's thread
+        return True
+
+    def stop(self) -> None:
+        self._stopping = True  # a blocked on_message returns; its message stays unacknowledged
+        # A normal DISCONNECT keeps the session (expiry from CONNECT): unacknowledged
+        # messages are redelivered to the next gateway with this client id. A retired
+        # gateway ends its session instead: it has handed everything over.
+        props = None
+        if self._opts.retire:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self._client.disconnect(properties=props)
+        self._client.loop_stop()
+
+    # --- paho thread -------------------------------------------------------------------
+
+    def _notify(self, state: str) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._on_state, state)
+        except RuntimeError:
+            pass  # event loop already closed
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.error("MQTT connect to %s:%d refused: %s", self._opts.target.host, self._opts.target.port, reason_code)
+            return
+        self.generation += 1
+        log.info("MQTT connected as %s (session present: %s)", self._opts.client_id, flags.session_present)
+        self._notify("connected")
+        if self._opts.retire:
+            client.unsubscribe(self._opts.subscription)
+        else:
+            # Subscribing again on a present session is harmless and covers an expired one.
+            client.subscribe(self._opts.subscription, qos=1)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("MQTT subscription to %s refused: %s", self._opts.subscription, failed[0])
+            self._notify("subscribe_failed")
+        else:
+            log.info("MQTT subscribed to %s", self._opts.subscription)
+            self._notify("subscribed")
+
+    def _on_unsubscribe(self, client, userdata, mid, reason_codes, properties) -> None:  # noqa: ANN001
+        log.info("MQTT unsubscribed from %s (%s): taking what the session still holds", self._opts.subscription,
+                 ", ".join(str(rc) for rc in reason_codes))
+        self._notify("unsubscribed")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code == 142:  # "Session taken over": another process uses our client id
+            log.error("MQTT session %s taken over by another client: give each gateway its own "
+                      "VITALSTREAM_GATEWAY_CLIENT_ID", self._opts.client_id)
+        elif reason_code.value != 0:
+            log.warning("MQTT disconnected: %s; reconnecting", reason_code)
+        self._notify("disconnected")
+
+    def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = msg._topic.decode("utf-8", "replace")  # brokers validate UTF-8; keep it visible
+        while not self._room.acquire(timeout=1.0):
+            if self._stopping:
+                return  # never taken: the broker redelivers it to the next session
+            if self._blocked_since is None:
+                self._blocked_since = time.monotonic()
+                log.warning("%d messages held, none acknowledged by Kafka yet: not reading from "
+                            "the broker until some are", self._opts.max_held)
+        if self._blocked_since is not None:
+            log.info("reading from the broker again after %.1f s", time.monotonic() - self._blocked_since)
+            self._blocked_since = None
+        self.taken += 1
+        self._inbox.put(Message(self.generation, msg.mid, msg.qos, topic, msg.payload))

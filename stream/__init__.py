@@ -1,0 +1,1 @@
+"""The faust-streaming worker: vitals topic → stored samples, detector scores, alert candidates."""

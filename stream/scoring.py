@@ -1,0 +1,298 @@
+"""The scoring agent: per-device detector state, batched inference, scores and candidates out.
+
+State. Each device's detector state (window, rule timers, baselines) is kept as live
+objects in this worker and checkpointed to a changelog-backed faust Table keyed by
+device_id, so a restarted worker, or one that receives the partition in a rebalance,
+continues the device's window where it stopped. Serialising a state costs milliseconds
+(about ten times scoring a sample), so it is done per device every `checkpoint_s`, not
+per batch. Correctness rests on the ordering: a batch's events are acknowledged (and so
+their offsets committed) only after a checkpoint that includes them has been written
+and flushed to Kafka. After a crash the worker replays from the last committed offset
+onto a state at least that new; the pipeline drops the seqs the state has already seen.
+On a rebalance faust waits for in-flight events to be acknowledged (the checkpoint
+timer does it), then the cache is dropped and states come back from the table.
+
+Records are keyed by device_id with Kafka's default partitioner, and the table uses the
+same partitioner for its changelog, so each device's state stays co-partitioned with its
+samples even when a batch mixes partitions.
+
+All detector work for a batch (rules, NEWS2, signal quality, one LSTM forward pass over
+every device that is due) runs in a worker thread, so the event loop keeps the
+producer and the consumer's bookkeeping going under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.candidate import AlertCandidate
+from vitalstream.config import Settings
+from vitalstream.records import RecordError, Sample, decode_batch
+
+from .metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    candidates: list[AlertCandidate] = field(default_factory=list)
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    scored_samples: int = 0
+    late_samples: int = 0
+    lstm_batches: list[tuple[int, float]] = field(default_factory=list)  # (windows, seconds)
+    failed_devices: int = 0  # devices a detector raised on (logged; their samples are still stored)
+
+
+class Scorer:
+    """The batch step around the detector pipeline, over live per-device state objects."""
+
+    def __init__(self, pipeline: Any, state_to_bytes: Any, state_from_bytes: Any, max_lstm_batch: int):
+        self.pipeline = pipeline
+        self.to_bytes = state_to_bytes
+        self._from_bytes = state_from_bytes
+        self.max_lstm_batch = max_lstm_batch
+        self.overrides: dict[str, dict[str, dict[str, float]]] = {}  # device_id → per-patient rule overrides
+
+    def state_for(self, device_id: str, raw: bytes | None) -> Any:
+        return self._from_bytes(raw) if raw else self.pipeline.new_state(device_id)
+
+    def step(self, per_device: dict[str, list[Sample]], live: dict[str, Any]) -> BatchOutcome:
+        """Score each device's new samples; `live` holds every device's state (mutated)."""
+        out = BatchOutcome()
+        due = []
+        for device_id, samples in per_device.items():
+            state = live[device_id]
+            wanted = self.overrides.get(device_id, {})
+            if state.overrides != wanted:  # a clinician changed this patient's thresholds
+                try:
+                    self.pipeline.set_overrides(state, wanted)
+                except ValueError as exc:
+                    log.error("device %s: thresholds not applied: %s", device_id, exc)
+            samples.sort(key=lambda s: s.seq)  # a device's samples in seq order
+            n_scored = _fresh(state, samples)
+            try:
+                result = self.pipeline.observe(state, samples)
+            except Exception:  # noqa: BLE001 - one device's bad data must not stop every other device
+                log.exception("detectors failed on device %s; its batch is stored but not scored", device_id)
+                out.failed_devices += 1
+                continue
+            out.scored_samples += n_scored
+            out.late_samples += len(samples) - n_scored
+            self._collect(out, device_id, result)
+            if result.lstm_due:
+                due.append(state)
+        for start in range(0, len(due), self.max_lstm_batch):
+            chunk = due[start:start + self.max_lstm_batch]
+            began = time.perf_counter()
+            results = self.pipeline.score_lstm(chunk)
+            out.lstm_batches.append((len(chunk), time.perf_counter() - began))
+            for state, result in zip(chunk, results, strict=True):
+                self._collect(out, state.device_id, result)
+        return out
+
+    @staticmethod
+    def _collect(out: BatchOutcome, device_id: str, result: Any) -> None:
+        out.candidates.extend(result.candidates)
+        for score in result.scores:
+            out.scores.append({
+                "device_id": device_id,
+                "window_end_ms": int(score.ts_ms),
+                "detector": score.detector,
+                "score": float(score.score),
+                "threshold": None if score.threshold is None else float(score.threshold),
+                "contributions": {k: float(v) for k, v in (score.contributions or {}).items()},
+                "model_version": getattr(score, "model_version", None),
+            })
+
+
+def _fresh(state: Any, samples: list[Sample]) -> int:
+    """How many samples the detectors will score: new seqs newer than the device's last
+    scored time. Late ones (older) and duplicates are stored but not re-scored."""
+    last = state.last_ts
+    seen: set[int] = set()
+    n = 0
+    for s in sorted(samples, key=lambda x: x.ts_ms):
+        if s.seq in seen or state.seen(s.seq) or (last is not None and s.ts_ms <= last):
+            continue
+        seen.add(s.seq)
+        last = s.ts_ms
+        n += 1
+    return n
+
+
+CLINICAL_VITALS = ("hr", "spo2", "rr", "temp", "sbp", "dbp")
+
+
+def silence_candidate(device_id: str, *, active: bool, silent_s: float) -> AlertCandidate:
+    minutes = max(1, round(silent_s / 60))
+    summary = (f"No data from the wearable for {minutes} min: check battery, range and fit"
+               if active else "Data from the wearable again")
+    return AlertCandidate(device_id=device_id, kind="signal.lost", severity="medium", ts_ms=int(time.time() * 1000),
+                          active=active, summary=summary, evidence={"silent_s": round(silent_s)},
+                          vitals=CLINICAL_VITALS, detector="signal")
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    from detectors import plugins
+    from detectors.pipeline import Pipeline, PipelineConfig
+    from detectors.state import state_from_bytes, state_to_bytes
+
+    config = PipelineConfig.from_settings(settings.detectors)
+    lstm = plugins.load_lstm(settings.detectors.model_dir) if "lstm" in config.detectors else None
+    pipeline = Pipeline(config, lstm=lstm)
+    log.info("detectors on: %s%s", ", ".join(sorted(config.detectors)),
+             f" (LSTM model {lstm.version})" if lstm is not None else "")
+    return Scorer(pipeline, state_to_bytes, state_from_bytes, settings.stream.max_lstm_batch)
+
+
+class ScoringAgent:
+    """The faust agent body plus its checkpoint timer and rebalance hook."""
+
+    def __init__(self, app: Any, settings: Settings, metrics: WorkerMetrics, scorer: Scorer, table: Any,
+                 scores_topic: Any, candidates_topic: Any):
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.scorer = scorer
+        self.table = table
+        self.scores_topic = scores_topic
+        self.candidates_topic = candidates_topic
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
+        self.lock = asyncio.Lock()
+        self.live: dict[str, Any] = {}
+        self.dirty: set[str] = set()
+        self.pending: list[Any] = []  # processed events, acknowledged at the next checkpoint
+        self.stream: Any = None
+        self.last_checkpoint = time.monotonic()
+        self.shutting_down = False
+        self.last_seen: dict[str, float] = {}  # device → time.monotonic() of its last record here
+        self.silent: set[str] = set()  # devices this worker reported as silent (signal.lost raised)
+
+    async def __call__(self, stream: Any) -> None:
+        self.stream = stream
+        cfg = self.settings.stream
+        # noack_take: events are acknowledged only once a checkpoint holds their effect.
+        async for events in stream.noack_take(cfg.score_batch_records, within=cfg.score_batch_ms / 1000):
+            async with self.lock:
+                await self._process(events)
+            if self.shutting_down or time.monotonic() - self.last_checkpoint >= cfg.checkpoint_s:
+                await self.checkpoint()
+
+    async def _process(self, events: list[Any]) -> None:
+        loop = asyncio.get_running_loop()
+        per_device: dict[str, list[Sample]] = defaultdict(list)
+        appended_ms: dict[str, int] = {}
+        for event in events:
+            try:
+                batch = decode_batch(event.value)
+            except RecordError:
+                continue  # counted by the storage agent
+            per_device[batch.device_id].extend(batch.samples)
+            appended_ms[batch.device_id] = int(event.message.timestamp * 1000)  # faust gives seconds
+        if not per_device:
+            self.pending.extend(events)
+            return
+        now = time.monotonic()
+        back = []
+        for device_id in per_device:
+            self.last_seen[device_id] = now
+            if device_id in self.silent:
+                self.silent.discard(device_id)
+                back.append(silence_candidate(device_id, active=False, silent_s=0))
+        missing = {d: self.table.get(d.encode()) for d in per_device if d not in self.live}
+        if missing:
+            restored = await loop.run_in_executor(
+                self.executor, lambda: {d: self.scorer.state_for(d, raw) for d, raw in missing.items()})
+            self.live.update(restored)
+        outcome = await loop.run_in_executor(self.executor, self.scorer.step, dict(per_device), self.live)
+        self.dirty.update(per_device)
+        sends = [self.candidates_topic.send(key=c.device_id.encode(), value=c.to_json())
+                 for c in (*back, *outcome.candidates)]
+        sends += [self.scores_topic.send(key=s["device_id"].encode(), value=json.dumps(s).encode())
+                  for s in outcome.scores]
+        if sends:
+            await asyncio.gather(*sends)
+        # Acknowledged at the next checkpoint, only now that their results are out: if anything
+        # above raised, the agent restarts and faust redelivers these events.
+        self.pending.extend(events)
+        m = self.metrics
+        m.detector_errors += outcome.failed_devices
+        now_ms = time.time() * 1000
+        for device_id in per_device:
+            m.append_to_score_seconds.observe(max(0.0, now_ms - appended_ms[device_id]) / 1000)
+        m.samples_scored += outcome.scored_samples
+        m.samples_late += outcome.late_samples
+        m.scores_emitted += len(outcome.scores)
+        m.score_batch_devices.observe(len(per_device))
+        for c in outcome.candidates:
+            m.candidates[c.kind] += 1
+        for windows, seconds in outcome.lstm_batches:
+            m.inference_batch.observe(windows)
+            m.inference_seconds.observe(seconds)
+        m.devices_in_state = len(self.live)
+
+    async def checkpoint(self) -> None:
+        """Write dirty states to the table, flush them to Kafka, then acknowledge the events."""
+        async with self.lock:
+            self.last_checkpoint = time.monotonic()
+            if not self.pending and not self.dirty:
+                return
+            dirty, self.dirty = self.dirty, set()
+            states = {d: self.live[d] for d in dirty if d in self.live}
+            loop = asyncio.get_running_loop()
+            blobs = await loop.run_in_executor(self.executor,
+                                               lambda: {d: self.scorer.to_bytes(s) for d, s in states.items()})
+            for device_id, blob in blobs.items():
+                self.table[device_id.encode()] = blob
+            if blobs:
+                self.metrics.state_bytes = int(sum(len(b) for b in blobs.values()) / len(blobs) * len(self.live))
+            # The changelog records must be in Kafka before the offsets they cover are committed.
+            await self.app.producer.buffer.flush()
+            await self.app.producer.flush()
+            events, self.pending = self.pending, []
+            for event in events:
+                await self.stream.ack(event)
+
+    async def check_silence(self) -> None:
+        """A device that stops sending (battery, out of range, app killed) produces no sample
+        for the detectors to judge, so silence is watched here: after `silent_after_s`
+        without a record, one `signal.lost` for every vital; a clear when data returns.
+        Devices silent for an hour are dropped from memory (their state is in the table)."""
+        cfg = self.settings.stream
+        if cfg.silent_after_s <= 0:
+            return
+        now = time.monotonic()
+        newly = [d for d, seen in self.last_seen.items() if now - seen >= cfg.silent_after_s and d not in self.silent]
+        for device_id in newly:
+            self.silent.add(device_id)
+            cand = silence_candidate(device_id, active=True, silent_s=now - self.last_seen[device_id])
+            await self.candidates_topic.send(key=device_id.encode(), value=cand.to_json())
+            self.metrics.candidates[cand.kind] += 1
+        idle = [d for d, seen in self.last_seen.items() if now - seen >= max(3600.0, cfg.silent_after_s)]
+        if idle:
+            await self.checkpoint()
+            async with self.lock:
+                for device_id in idle:
+                    if device_id not in self.dirty:
+                        self.live.pop(device_id, None)
+                        self.last_seen.pop(device_id, None)
+
+    async def stopping(self) -> None:
+        """The worker is stopping: checkpoint now and after every remaining batch."""
+        self.shutting_down = True
+        await self.checkpoint()
+
+    async def on_revoked(self, *_: Any, **__: Any) -> None:
+        """Partitions are moving: persist everything, then forget the live states."""
+        await self.checkpoint()
+        async with self.lock:
+            self.live.clear()
+            self.last_seen.clear()  # the new owner watches these devices now
