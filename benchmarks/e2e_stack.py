@@ -156,11 +156,12 @@ class Stack:
     def env(self, name: str) -> dict[str, str]:
         port = self.ports.setdefault(name, free_port())
         stamp = self.prefix.rstrip(".")
-        quiet = {"VITALSTREAM_LOG_LEVEL": "WARNING"} if name.startswith("worker") else {}
+        extra = {"VITALSTREAM_LOG_LEVEL": "WARNING"} if name.startswith("worker") else {}
+        extra.update(self.extra_env)  # a caller's log level wins
         return service_env(self.settings, VITALSTREAM_GATEWAY_METRICS_PORT=str(port),
                            VITALSTREAM_WORKER_METRICS_PORT=str(port), VITALSTREAM_WORKER_APP_ID="e2e",
                            VITALSTREAM_GATEWAY_CLIENT_ID=f"gw-{stamp}-{name}",
-                           VITALSTREAM_ALERT_ENGINE_GROUP=f"{stamp}-engine", **quiet, **self.extra_env)
+                           VITALSTREAM_ALERT_ENGINE_GROUP=f"{stamp}-engine", **extra)
 
     def start(self, name: str, wait: bool = True) -> Child:
         """Start (or restart) `gateway`, `worker` or `dispatcher`; gateways wait for their subscription."""

@@ -21,6 +21,7 @@ from benchmarks.e2e_stack import Stack, stack
 from tests.helpers import wait_until
 
 FAST = {
+    "VITALSTREAM_LOG_LEVEL": "INFO",  # faust's rebalance and recovery steps, shown when a wait times out
     "VITALSTREAM_WORKER_SESSION_TIMEOUT_S": "6",  # a killed worker's partitions move within seconds
     "VITALSTREAM_WEBHOOK_POLL_S": "0.2",
     "VITALSTREAM_WEBHOOK_TIMEOUT_S": "2",

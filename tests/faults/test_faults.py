@@ -79,6 +79,23 @@ def check_alerts(st: Stack, load: Load, timeout_s: float = 150) -> None:
     assert st.receiver.bad_signatures == 0
 
 
+def diagnose(st: Stack, prefix: str, load: Load) -> str:
+    """What a timed-out wait needs to be understood: which samples are missing (by device and
+    seq range), how the row count moved, and the processes' logs."""
+    _, stored = keys(st, prefix)
+    missing = sorted(load.published - stored)
+    by_device: dict[str, list[int]] = {}
+    for device, seq in missing:
+        by_device.setdefault(device, []).append(seq)
+    ranges = {d: (min(s), max(s), len(s)) for d, s in sorted(by_device.items())[:8]}
+    return (f"{len(missing)} of {len(load.published)} missing; first devices (min seq, max seq, n): {ranges}\n"
+            f"supervisor restarts: {st_restarts(st)}\n{st.log_tail(6000)}")
+
+
+def st_restarts(st: Stack) -> dict[str, int]:
+    return dict(st.starts)
+
+
 def run_fault(fault_stack: tuple[Stack, Supervisor], prefix: str, fault: Callable[[Stack, Supervisor], float],
               *, at: float = 0.35, **load_kw) -> tuple[dict, Load]:
     """Publish, call `fault` when `at` of the load is out (it returns the monotonic time the
@@ -96,8 +113,11 @@ def run_fault(fault_stack: tuple[Stack, Supervisor], prefix: str, fault: Callabl
         t_back = fault(st, sup)
         published_at_back = len(load.published)
         load.wait(180)
-        wait_until(lambda: st.count("device_id LIKE %s", (f"{prefix}-%",))[0] >= len(load.published), 180,
-                   what=f"{len(load.published)} samples stored")
+        try:
+            wait_until(lambda: st.count("device_id LIKE %s", (f"{prefix}-%",))[0] >= len(load.published), 180,
+                       what=f"{len(load.published)} samples stored")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{diagnose(st, prefix, load)}") from None
         time.sleep(2)  # a late duplicate would show up now
         n_rows, stored = keys(st, prefix)
         missing = load.published - stored
