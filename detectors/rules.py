@@ -8,7 +8,11 @@ alarm), and clears only once the value has stayed back past `off` for `clear_s` 
 while the condition lasts (each change is a new notification, so churn costs attention).
 
 Defaults (cited per rule below) follow the NEWS2 "red" single-parameter bands (RCP 2017,
-Chart 1: a parameter scoring 3) and the usual adult bedside-monitor alarm limits. The
+Chart 1: a parameter scoring 3) and the usual adult bedside-monitor alarm limits. `on` is
+compared strictly, so a rule meant to fire AT a NEWS2 edge sets `on` to the first chart value
+outside the band (RR ≤ 8 is `on=9`): whole-unit readings then fire exactly where NEWS2 scores
+3, and a fractional reading between the two chart values (8.7) fires slightly early, the
+safe side. The
 persistence delays follow the alarm-fatigue literature: short alarm delays remove most
 non-actionable SpO2 alarms (Welch J., Biomed Instrum Technol 2011, Dartmouth patient
 surveillance; Drew et al., PLoS ONE 2014).
@@ -72,22 +76,26 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     # up to 150, so only that counts (Tanaka et al., JACC 2001: 220-age is the maximum).
     Rule("hr.high", "hr", "high", on=120, persist_s=60, off=110, clear_s=60, high_at=150,
          activity_aware=True, moving_on=150),
-    Rule("hr.low", "hr", "low", on=46, persist_s=60, off=50, clear_s=60, high_at=40),
+    # high_at=41 (strict): severity high at ≤ 40, NEWS2's red pulse band (RCP 2017, Chart 1).
+    Rule("hr.low", "hr", "low", on=46, persist_s=60, off=50, clear_s=60, high_at=41),
     # Irregular rhythm (AF-like): median change between consecutive HR readings at rest;
     # sinus rhythm with breathing-linked variability stays below ~5 bpm (see rhythm.py).
     Rule("hr.irregular", "hr_irregularity", "high", on=9, persist_s=120, off=6, clear_s=120,
          activity_aware=True),
-    # Respiration: NEWS2 scores ≥25 and ≤8 as 3.
+    # Respiration: NEWS2 scores ≥25 and ≤8 as 3 (RCP 2017, Chart 1): strictly above 24 /
+    # strictly below 9.
     Rule("rr.high", "rr", "high", on=24, persist_s=120, off=22, clear_s=60, high_at=30),
-    Rule("rr.low", "rr", "low", on=8, persist_s=60, off=10, clear_s=60, high_at=5),
-    # Temperature: fever ≥ 38.1 scores in NEWS2 (1 point; ≥39.1 scores 2); hypothermia ≤35.0 scores 3.
+    Rule("rr.low", "rr", "low", on=9, persist_s=60, off=10, clear_s=60, high_at=5),
+    # Temperature: fever ≥ 38.1 scores in NEWS2 (1 point; ≥39.1 scores 2); hypothermia ≤35.0 scores 3
+    # (RCP 2017, Chart 1): strictly above 38.0 / strictly below 35.1.
     # Temperature moves slowly, so a longer persistence costs little delay and removes probe artefacts.
     Rule("temp.high", "temp", "high", on=38.0, persist_s=300, off=37.7, clear_s=300, high_at=39.5),
-    Rule("temp.low", "temp", "low", on=35.0, persist_s=300, off=35.5, clear_s=300, high_at=34.0),
-    # Systolic BP: NEWS2 scores ≤90 and ≥220 as 3.
+    Rule("temp.low", "temp", "low", on=35.1, persist_s=300, off=35.5, clear_s=300, high_at=34.0),
+    # Systolic BP: NEWS2 scores ≤90 and ≥220 as 3 (RCP 2017, Chart 1): strictly below 91 /
+    # strictly above 219.
     # Three consecutive readings: with a 15-minute ward cuff two low readings in a row still
     # happen in healthy sleepers (cuff error is up to 8 mmHg SD under ISO 81060-2).
-    Rule("sbp.low", "sbp", "low", on=90, persist_s=120, off=95, clear_s=120, high_at=80),
+    Rule("sbp.low", "sbp", "low", on=91, persist_s=120, off=95, clear_s=120, high_at=80),
     Rule("sbp.high", "sbp", "high", on=219, persist_s=120, off=200, clear_s=120, high_at=240),
 )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from detectors.news2 import score_pulse, score_rr, score_sbp, score_temp
 from detectors.rules import DEFAULT_RULES, Rule, RuleOverrideError, RuleState, apply_overrides, rule_step
 
 SPO2 = Rule("spo2.low", "spo2", "low", on=90, persist_s=60, off=92, clear_s=30, high_at=85)
@@ -124,3 +127,76 @@ def test_default_kinds_follow_interface_naming() -> None:
     assert {"spo2.low", "hr.high", "hr.low", "rr.high", "temp.high", "sbp.low"} <= set(kinds)
     for r in DEFAULT_RULES:  # hysteresis is on the safe side of the threshold
         assert (r.off >= r.on) if r.direction == "low" else (r.off <= r.on)
+
+
+def _rule(kind: str) -> Rule:
+    return next(r for r in DEFAULT_RULES if r.kind == kind)
+
+
+def _held(rule: Rule, value: float) -> bool:
+    """Active after the value has been held well past the rule's persistence?"""
+    n = int(rule.persist_s / 10) + rule.min_n + 1
+    return run(rule, [value] * n, step_s=10)[-1][0]
+
+
+@pytest.mark.parametrize(("kind", "red", "not_red"), [
+    ("rr.low", 8, 9),  # NEWS2 (RCP 2017, Chart 1): RR ≤ 8 scores 3
+    ("sbp.low", 90, 91),  # SBP ≤ 90 scores 3
+    ("temp.low", 35.0, 35.1),  # temperature ≤ 35.0 scores 3
+    ("rr.high", 25, 24),  # RR ≥ 25 scores 3
+    ("sbp.high", 220, 219),  # SBP ≥ 220 scores 3
+])
+def test_defaults_fire_at_the_news2_red_edge(kind: str, red: float, not_red: float) -> None:
+    rule = _rule(kind)
+    assert _held(rule, red), f"{kind} must fire at {red}"
+    assert not _held(rule, not_red), f"{kind} must not fire at {not_red}"
+
+
+@pytest.mark.parametrize(("kind", "scorer", "values"), [  # each range covers one side of the chart only
+    ("rr.low", score_rr, list(range(0, 21))),
+    ("rr.high", score_rr, list(range(12, 60))),
+    ("sbp.low", score_sbp, list(range(50, 200))),
+    ("sbp.high", score_sbp, list(range(111, 280))),
+    ("temp.low", score_temp, [x / 10 for x in range(300, 381)]),
+])
+def test_rule_threshold_matches_news2_red_band_on_chart_values(kind: str, scorer: Any, values: list[float]) -> None:
+    """At the chart's resolution (whole numbers, tenths of a °C) the rule starts exactly on
+    the values NEWS2 scores 3 on that side of the chart."""
+    rule = _rule(kind)
+    for v in values:
+        assert rule.past_on(v) == (scorer(v) == 3), (kind, v)
+
+
+def test_hr_low_severity_high_at_news2_red_pulse() -> None:
+    rule = _rule("hr.low")
+    assert rule.past_high(40) and score_pulse(40) == 3
+    assert not rule.past_high(41) and score_pulse(41) == 1
+
+
+def test_high_side_defaults_against_news2() -> None:
+    # temp.high fires from 38.1 (NEWS2 scores 1 from 38.1), hr.high at rest from 121 (before
+    # NEWS2's red ≥ 131, on purpose), spo2.low from 89 (the monitor default, below NEWS2 ≤ 91).
+    assert _held(_rule("temp.high"), 38.1) and not _held(_rule("temp.high"), 38.0)
+    assert _held(_rule("hr.high"), 131) and _held(_rule("hr.high"), 121) and not _held(_rule("hr.high"), 120)
+    assert _held(_rule("spo2.low"), 89) and not _held(_rule("spo2.low"), 90)
+
+
+@pytest.mark.parametrize(("kind", "red", "between", "clear"), [
+    ("rr.low", 8, 9, 10), ("sbp.low", 90, 93, 95), ("temp.low", 35.0, 35.3, 35.5),
+])
+def test_edge_rules_keep_persistence_and_hysteresis(kind: str, red: float, between: float, clear: float) -> None:
+    rule = _rule(kind)
+    st = RuleState()
+    steps = int(rule.persist_s / 10)
+    trace = run(rule, [red] * (steps + 1), step_s=10, st=st)
+    assert [a for a, _ in trace] == [False] * steps + [True]  # persistence: not before persist_s
+    # Back to a value between `on` and `off`: hysteresis keeps it active however long it lasts.
+    rs = RuleState.from_list(st.to_list())
+    for i in range(60):
+        rule_step(rule, rs, (steps + 1 + i) * 10 * S, between, 300)
+    assert rs.active
+    # Held at `off` for `clear_s`: clears.
+    t0 = (steps + 61) * 10 * S
+    for i in range(int(rule.clear_s / 10) + 1):
+        rule_step(rule, rs, t0 + i * 10 * S, clear, 300)
+    assert not rs.active
