@@ -102,7 +102,9 @@ async def run_gateway(settings: Settings, *, stop: asyncio.Event | None = None,
         forwarder = Forwarder(
             producer, source, metrics, Limits.from_settings(settings),
             vitals_topic=topic_name(settings, "vitals"), dlq_topic=topic_name(settings, "vitals.dlq"),
+            pack_ms=settings.ingest.pack_ms,
         )
+        await _until_stop(forwarder.start(), stop_waiter)
         source.start()
         stop_waiter.add_done_callback(lambda _: inbox.wake())
         if retire:

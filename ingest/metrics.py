@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from vitalstream.prom import Exposition, serve
+from vitalstream.prom import Exposition, Summary, serve
 
 PREFIX = "vitalstream_gateway_"
 
@@ -28,6 +28,7 @@ class GatewayMetrics:
     mqtt_reconnects: int = 0
     mqtt_connected: bool = False
     mqtt_subscribed: bool = False  # the broker confirmed the subscription on this connection
+    messages_per_pack: Summary = field(default_factory=Summary)  # MQTT messages in each packed vitals record
 
     def render(self) -> str:
         out = Exposition(PREFIX)
@@ -43,6 +44,7 @@ class GatewayMetrics:
         out.value("mqtt_reconnects_total", "counter", "MQTT reconnections after the first connect.", self.mqtt_reconnects)
         out.value("mqtt_connected", "gauge", "1 while connected to the MQTT broker.", int(self.mqtt_connected))
         out.value("mqtt_subscribed", "gauge", "1 once the broker confirmed the subscription.", int(self.mqtt_subscribed))
+        out.summary("messages_per_pack", "MQTT messages packed into each vitals record.", self.messages_per_pack)
         return out.text()
 
 

@@ -12,7 +12,8 @@ onto a state at least that new; the pipeline drops the seqs the state has alread
 On a rebalance faust waits for in-flight events to be acknowledged (the checkpoint
 timer does it), then the cache is dropped and states come back from the table.
 
-Records are keyed by device_id with Kafka's default partitioner, and the table uses the
+Records go to the partition Kafka's default partitioner gives their device_id (keyed v1
+records, or v2 packs the gateway addresses to that partition), and the table uses the
 same partitioner for its changelog, so each device's state stays co-partitioned with its
 samples even when a batch mixes partitions.
 
@@ -34,7 +35,7 @@ from typing import Any
 
 from detectors.candidate import AlertCandidate
 from vitalstream.config import Settings
-from vitalstream.records import RecordError, Sample, decode_batch
+from vitalstream.records import RecordError, Sample, decode_record
 
 from .metrics import WorkerMetrics
 
@@ -192,11 +193,13 @@ class ScoringAgent:
         appended_ms: dict[str, int] = {}
         for event in events:
             try:
-                batch = decode_batch(event.value)
+                batches = decode_record(event.value)
             except RecordError:
                 continue  # counted by the storage agent
-            per_device[batch.device_id].extend(batch.samples)
-            appended_ms[batch.device_id] = int(event.message.timestamp * 1000)  # faust gives seconds
+            appended = int(event.message.timestamp * 1000)  # faust gives seconds
+            for batch in batches:
+                per_device[batch.device_id].extend(batch.samples)
+                appended_ms[batch.device_id] = appended
         if not per_device:
             self.pending.extend(events)
             return

@@ -18,7 +18,7 @@ from storage.errors import StorageUnavailable, WriteError
 from storage.rows import ScoreRow
 from storage.writer import VitalsWriter
 from vitalstream.config import Settings
-from vitalstream.records import RecordError, decode_batch
+from vitalstream.records import RecordError, decode_record
 
 from .metrics import WorkerMetrics
 
@@ -37,7 +37,7 @@ def store_vitals_agent(settings: Settings, metrics: WorkerMetrics) -> Callable[[
                 batches = []
                 for value in values:
                     try:
-                        batches.append(decode_batch(value))
+                        batches.extend(decode_record(value))
                     except RecordError as exc:
                         # The gateway validated it; a bad record here is a bug or a foreign
                         # producer. Skipping it cannot lose a device's sample.

@@ -1,12 +1,20 @@
 """The wire format between the gateway and the worker (Kafka topic `vitals`).
 
-One Kafka record carries one device's accepted samples from one MQTT message, keyed by
-`device_id` so a device's samples stay in one partition, in order. Samples travel as
-compact arrays: per-record overhead dominates at these rates, and several samples per
-record keeps the worker's per-event cost low (see ../shared/CEILINGS.md).
+A faust worker pays ~75 µs per Kafka record whatever it holds (../shared/CEILINGS.md:
+13.5K events/s for an agent that only counts), and a 1 Hz wearable sends one sample per
+MQTT message, so records carry many samples. Two versions, both read by the worker:
+
+v1, one device's samples from one MQTT message, keyed by `device_id`:
 
     {"v": 1, "device_id": "dev-0001", "received_at": 1795000000456,
      "samples": [[seq, ts_ms, hr, spo2, rr, temp, sbp, dbp, activity], ...]}
+
+v2, a pack: the batches of several MQTT messages (several devices) that the gateway
+gathered for a few milliseconds, all bound for ONE partition: the partition Kafka's
+default partitioner gives each device_id (murmur2), so a device's samples still stay in
+one partition, in order, co-partitioned with its state table. No key.
+
+    {"v": 2, "batches": [["dev-0001", 1795000000456, [[seq, ts_ms, ...], ...]], ...]}
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass
 # INTERFACE §1 metric names, in the column order used everywhere (records, COPY, arrays).
 METRICS: tuple[str, ...] = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "activity")
 WIRE_VERSION = 1
+PACK_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,58 @@ def encode_batch(batch: SampleBatch) -> bytes:
     rows = [[s.seq, s.ts_ms, *s.metrics()] for s in batch.samples]
     doc = {"v": WIRE_VERSION, "device_id": batch.device_id, "received_at": batch.received_at_ms, "samples": rows}
     return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def encode_batch_part(batch: SampleBatch) -> bytes:
+    """One batch as an element of a v2 pack (see join_pack); encoded as each message
+    arrives, so the gateway's flush only concatenates bytes."""
+    rows = [[s.seq, s.ts_ms, *s.metrics()] for s in batch.samples]
+    return json.dumps([batch.device_id, batch.received_at_ms, rows], separators=(",", ":")).encode()
+
+
+def join_pack(parts: list[bytes]) -> bytes:
+    return b'{"v":2,"batches":[' + b",".join(parts) + b"]}"
+
+
+def encode_pack(batches: list[SampleBatch]) -> bytes:
+    return join_pack([encode_batch_part(b) for b in batches])
+
+
+def default_partition(device_id: str, n_partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the Java client and aiokafka)
+    gives a record keyed by `device_id`: where a device's samples and its state live."""
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(device_id.encode()) & 0x7FFFFFFF) % n_partitions
+
+
+def pack_by_partition(batches: list[SampleBatch], n_partitions: int) -> dict[int, bytes]:
+    """v2 packs as the gateway builds them: one per partition, its devices' batches in order."""
+    parts: dict[int, list[bytes]] = {}
+    for b in batches:
+        parts.setdefault(default_partition(b.device_id, n_partitions), []).append(encode_batch_part(b))
+    return {p: join_pack(v) for p, v in parts.items()}
+
+
+def _samples(device_id: str, rows: list) -> tuple[Sample, ...]:
+    return tuple(Sample(device_id, int(r[0]), int(r[1]), *r[2:9]) for r in rows)
+
+
+def decode_record(value: bytes) -> list[SampleBatch]:
+    """The batches in a `vitals` record of either version."""
+    try:
+        doc = json.loads(value)
+        version = doc.get("v")
+        if version == PACK_VERSION:
+            return [SampleBatch(d, int(at), _samples(d, rows)) for d, at, rows in doc["batches"]]
+        if version == WIRE_VERSION:
+            device_id = doc["device_id"]
+            return [SampleBatch(device_id, int(doc["received_at"]), _samples(device_id, doc["samples"]))]
+        raise RecordError(f"unsupported wire version {version!r}")
+    except RecordError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise RecordError(f"undecodable vitals record: {exc}") from exc
 
 
 def decode_batch(value: bytes) -> SampleBatch:

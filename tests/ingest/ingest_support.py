@@ -23,7 +23,9 @@ import paho.mqtt.client as paho
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from vitalstream.records import decode_batch
+from aiokafka.partitioner import murmur2
+
+from vitalstream.records import decode_record
 from vitalstream.services import free_port, wait_for_port
 
 MOSQUITTO = next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), "mosquitto")
@@ -147,8 +149,9 @@ class Publisher:
 # --- reading Kafka -------------------------------------------------------------------
 
 
-async def read_topic(bootstrap: str, topic: str) -> list:
-    """Every record in `topic` up to its current end, without a consumer group."""
+async def read_topic(bootstrap: str, topic: str, partitions_out: list[int] | None = None) -> list:
+    """Every record in `topic` up to its current end, without a consumer group
+    (`partitions_out`, when given, receives the topic's partition numbers)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -160,6 +163,8 @@ async def read_topic(bootstrap: str, topic: str) -> list:
             partitions = consumer.partitions_for_topic(topic)
             await asyncio.sleep(0.1)
         tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
+        if partitions_out is not None:
+            partitions_out.extend(tp.partition for tp in tps)
         if not tps:
             return []
         consumer.assign(tps)
@@ -179,12 +184,18 @@ async def vitals_keys(bootstrap: str, topic: str) -> tuple[set[tuple[str, int]],
     """(distinct (device_id, seq) in a vitals topic, total samples including duplicates)."""
     keys: set[tuple[str, int]] = set()
     total = 0
-    for record in await read_topic(bootstrap, topic):
-        batch = decode_batch(record.value)
-        assert record.key == batch.device_id.encode()
-        for s in batch.samples:
-            keys.add((s.device_id, s.seq))
-            total += 1
+    partitions: list[int] = []
+    records = await read_topic(bootstrap, topic, partitions)
+    n_partitions = len(partitions)
+    for record in records:
+        for batch in decode_record(record.value):
+            if record.key is not None:  # v1: keyed by its device
+                assert record.key == batch.device_id.encode()
+            # every device in the partition Kafka's default partitioner gives it (its state's partition)
+            assert n_partitions < 2 or record.partition == (murmur2(batch.device_id.encode()) & 0x7FFFFFFF) % n_partitions
+            for s in batch.samples:
+                keys.add((s.device_id, s.seq))
+                total += 1
     return keys, total
 
 

@@ -141,3 +141,42 @@ async def test_reconnects_after_broker_restart(tmp_path, settings: Settings, top
         stop.set()
         await asyncio.wait_for(task, 30)
         broker.stop()
+
+
+@pytest.mark.parametrize("pack_ms", [0, 50])
+async def test_packing_keeps_each_device_in_its_partition_in_order(settings: Settings, topic_prefix: str,
+                                                                   pack_ms: int) -> None:
+    """pack_ms > 0: many messages per record, every device in the partition its key hashes to
+    (its state's partition), its seqs in order; pack_ms = 0: one keyed v1 record per message."""
+    from vitalstream.records import decode_record
+
+    s = gateway_settings(settings, topic_prefix, pack_ms=pack_ms)
+    root = s.core.mqtt_topic_root
+    metrics = GatewayMetrics()
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_gateway(s, stop=stop, ready=ready, metrics=metrics))
+    await asyncio.wait_for(ready.wait(), 30)
+    messages = [(f"{root}/pk-{d}", payload(sample(f"pk-{d}", seq))) for seq in range(40) for d in range(25)]
+    mqtt = parse_mqtt_url(s.core.mqtt_url or "")
+    pub = Publisher(mqtt.port, username=mqtt.username, password=mqtt.password)
+    pub.publish_all(messages)
+    await asyncio.to_thread(pub.flush)
+    pub.close()
+    await wait_until(lambda: metrics.messages_acked == len(messages))
+    stop.set()
+    await asyncio.wait_for(task, 30)
+
+    bootstrap = s.core.kafka_bootstrap or ""
+    keys, count = await vitals_keys(bootstrap, f"{topic_prefix}vitals")  # checks each device's partition
+    assert count == len(keys) == len(messages)
+    records = await read_topic(bootstrap, f"{topic_prefix}vitals")
+    if pack_ms:
+        assert len(records) < len(messages) / 4, f"{len(records)} records for {len(messages)} messages"
+        assert all(r.key is None for r in records) and metrics.messages_per_pack.count == len(records)
+    else:
+        assert len(records) == len(messages) and all(r.key is not None for r in records)
+    seqs: dict[str, list[int]] = {}
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        for b in decode_record(r.value):
+            seqs.setdefault(b.device_id, []).extend(x.seq for x in b.samples)
+    assert all(v == list(range(40)) for v in seqs.values()) and len(seqs) == 25

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from vitalstream.config import Settings
-from vitalstream.records import Sample, SampleBatch, encode_batch
+from vitalstream.records import Sample, SampleBatch, encode_batch, pack_by_partition
 from vitalstream.services import free_port
 from vitalstream.supervise import Child, service_env, start_child, stop_children
 from vitalstream.topics import topic_name
@@ -28,7 +28,9 @@ def noisy_samples(device_id: str, start_seq: int, start_ms: int, n: int, *, spo2
     return out
 
 
-async def produce(settings: Settings, samples: list[Sample], per_record: int = 1) -> None:
+async def produce(settings: Settings, samples: list[Sample], per_record: int = 1, *, packed: bool = False) -> None:
+    """`per_record` samples at a time: one keyed v1 record per device, or (packed) one v2
+    pack per partition, as the gateway sends them."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.core.kafka_bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
@@ -39,9 +41,14 @@ async def produce(settings: Settings, samples: list[Sample], per_record: int = 1
             by_device: dict[str, list[Sample]] = {}
             for s in chunk:
                 by_device.setdefault(s.device_id, []).append(s)
-            for device_id, group in by_device.items():
-                value = encode_batch(SampleBatch(device_id, group[-1].ts_ms, tuple(group)))
-                futures.append(await producer.send(topic, value, key=device_id.encode()))
+            batches = [SampleBatch(d, g[-1].ts_ms, tuple(g)) for d, g in by_device.items()]
+            if packed:
+                n = len(await producer.partitions_for(topic))
+                for partition, value in pack_by_partition(batches, n).items():
+                    futures.append(await producer.send(topic, value, partition=partition))
+                continue
+            for batch in batches:
+                futures.append(await producer.send(topic, encode_batch(batch), key=batch.device_id.encode()))
         for f in futures:
             await f
     finally:

@@ -56,7 +56,7 @@ def test_two_workers_split_the_load_and_a_handover_continues_each_window(workers
     phase2 = []
     for d in devices:
         phase2 += noisy_samples(d, 160, t0 + 160_000, 30, spo2=86, seed=3)
-    asyncio.run(produce(settings, phase2))
+    asyncio.run(produce(settings, phase2, per_record=len(devices), packed=True))  # the gateway's v2 packs
     wait_until(lambda: metric(workers.ports["a"], SCORED) >= scored_by_a + len(phase2), 120, what="phase 2 scored by a")
     assert _spo2_low_devices(asyncio.run(candidates(settings))) == set(devices)
     assert count_rows(settings.core.database_url) == len(phase1) + len(phase2)
@@ -72,13 +72,13 @@ def test_sigkill_mid_stream_stores_everything_once_and_keeps_the_alert(workers, 
     total = sum(len(c) for c in chunks)
 
     child = workers.start("a")
-    asyncio.run(produce(settings, chunks[0]))
+    asyncio.run(produce(settings, chunks[0], per_record=8, packed=True))
     wait_until(lambda: _scored(workers, ["a"]) >= len(chunks[0]), 120, what="chunk 1 scored")
-    asyncio.run(produce(settings, chunks[1]))
+    asyncio.run(produce(settings, chunks[1], per_record=8, packed=True))
     os.kill(child.proc.pid, signal.SIGKILL)  # mid-stream: chunk 2 is partly processed at most
     child.proc.wait(10)
     workers.start("a")
-    asyncio.run(produce(settings, chunks[2]))
+    asyncio.run(produce(settings, chunks[2], per_record=8, packed=True))
     wait_until(lambda: count_rows(settings.core.database_url) >= total, 180, what="every sample stored")
     time.sleep(2)
     url = settings.core.database_url
