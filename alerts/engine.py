@@ -34,6 +34,7 @@ from vitalstream.topics import topic_name
 
 from .actions import AlertConflict, AlertNotFound, acknowledge, resolve
 from .dbconn import RETRY_S
+from .deadletter import dead_letter, describe, is_poison
 from .metrics import AlertMetrics
 from .model import PolicyAction, PolicyConfig, policy_config
 from .policy import device_due, device_feed
@@ -45,6 +46,7 @@ __all__ = ["AlertConflict", "AlertEngine", "AlertNotFound", "acknowledge", "get_
 
 log = logging.getLogger(__name__)
 TICK_BATCH = 500  # policy states handled per tick transaction
+TICK_RETRY_MS = 60_000  # a device whose timers failed (alerts.deadletter.is_poison) is retried this much later
 # The broker may hold a fetch this long when the topic is idle: it bounds the added latency
 # of a lone alert candidate (aiokafka's default, 500 ms, dominated candidate→webhook time).
 FETCH_MAX_WAIT_MS = 50
@@ -54,7 +56,8 @@ KAFKA_COMMIT_EVERY_S = 1.0
 @dataclass
 class EngineStats:
     candidates: int = 0
-    bad_records: int = 0
+    bad_records: int = 0  # undecodable, dead-lettered
+    dead_lettered: int = 0  # decoded but failed to apply (alerts.deadletter), dead-lettered
     skipped_replayed: int = 0
     batches: int = 0
     actions: Counter = field(default_factory=Counter)
@@ -205,8 +208,21 @@ class AlertEngine:
                 await self._consumer.seek_to_beginning(tp)
 
     async def process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> list[PolicyAction]:
-        """One transaction for a batch of records from several partitions."""
+        """One transaction for a batch of records from several partitions. When it fails on
+        one candidate's data (alerts.deadletter.is_poison), the batch is redone with each
+        candidate in its own savepoint and the failing ones are dead-lettered, so one poisoned
+        candidate cannot stop every alert (it would fail the same way on every retry)."""
+        try:
+            return await self._process(batch, isolate=False)
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            log.warning("alert engine: batch failed (%s); applying its candidates one by one", describe(exc))
+            return await self._process(batch, isolate=True)
+
+    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]], isolate: bool) -> list[PolicyAction]:
         assert self._conn is not None
+        undecodable = dead = 0
         async with self._lock, self._conn.transaction():
             fresh: list[ConsumerRecord] = []
             for tp, records in sorted(batch.items(), key=lambda kv: kv[0].partition):
@@ -219,18 +235,41 @@ class AlertEngine:
                         "UPDATE alert_engine_offsets SET next_offset = %s, updated_at = now() "
                         "WHERE consumer_group = %s AND topic = %s AND partition = %s",
                         (kept[-1].offset + 1, self.group, tp.topic, tp.partition))
-            candidates = []
+            decoded: list[tuple[ConsumerRecord, AlertCandidate]] = []
             for record in fresh:
                 try:
-                    candidates.append(AlertCandidate.from_json(record.value))
+                    decoded.append((record, AlertCandidate.from_json(record.value)))
                 except (ValueError, TypeError, KeyError) as exc:
-                    self.stats.bad_records += 1  # a foreign producer or a bug upstream: skip, loudly
-                    self.metrics.engine_errors["undecodable"] += 1
+                    undecodable += 1  # a foreign producer or a bug upstream: set aside, loudly
                     log.warning("undecodable alert candidate at %s/%d@%d: %s", record.topic, record.partition,
                                 record.offset, exc)
-            actions = await self._apply(candidates)
+                    await dead_letter(self._conn, self.group, record, "undecodable", exc)
+            if not isolate:
+                candidates = [c for _, c in decoded]
+                actions = await self._apply(candidates)
+            else:
+                candidates, actions = [], []
+                for record, c in decoded:
+                    try:
+                        async with self._conn.transaction():  # a savepoint: undoes this candidate only
+                            actions += await self._apply([c])
+                        candidates.append(c)
+                    except Exception as exc:
+                        if not is_poison(exc):
+                            raise
+                        dead += 1
+                        log.error("alert engine: candidate device=%r kind=%r at %s/%d@%d could not be applied, "
+                                  "dead-lettered: %s", c.device_id, c.kind, record.topic, record.partition,
+                                  record.offset, describe(exc))
+                        await dead_letter(self._conn, self.group, record, "apply_failed", exc, c)
+        # Counted once committed (a rolled-back attempt counts nothing).
+        self.stats.bad_records += undecodable
+        self.stats.dead_lettered += dead
+        self.metrics.engine_errors["undecodable"] += undecodable
+        self.metrics.engine_errors["dead_lettered"] += dead
         self.stats.batches += 1
         self.stats.candidates += len(candidates)
+        self.stats.actions.update(a.action for a in actions)
         self.metrics.engine_last_commit = time.monotonic()
         self.metrics.candidates.update(c.kind for c in candidates)
         self.metrics.actions.update(a.action for a in actions)
@@ -262,7 +301,6 @@ class AlertEngine:
         rows = [row for device_id, kinds in sorted(touched.items())
                 for row in state_rows(device_id, states[device_id], ids, self.config, kinds)]
         await upsert_states(self._conn, rows)
-        self.stats.actions.update(a.action for a in actions)
         return actions
 
     async def tick(self, now_ms: int) -> list[PolicyAction]:
@@ -270,26 +308,59 @@ class AlertEngine:
         assert self._conn is not None
         out: list[PolicyAction] = []
         while True:
-            async with self._lock, self._conn.transaction():
-                cur = await self._conn.execute(
-                    "SELECT device_id FROM alert_policy_state WHERE next_due_ms <= %s ORDER BY next_due_ms "
-                    "LIMIT %s FOR UPDATE SKIP LOCKED", (now_ms, TICK_BATCH))
-                rows = await cur.fetchall()
-                devices = {r[0] for r in rows}
-                if not devices:
-                    return out
-                states, ids = await load_states(self._conn, devices)
-                actions: list[PolicyAction] = []
-                for device_id in sorted(states):
-                    actions += device_due(states[device_id], now_ms, self.config)
-                await write_actions(self._conn, actions, ids)
-                await upsert_states(self._conn, [row for device_id in sorted(states)
-                                                 for row in state_rows(device_id, states[device_id], ids, self.config)])
+            try:
+                n, actions = await self._tick_batch(now_ms, isolate=False)
+            except Exception as exc:
+                if not is_poison(exc):
+                    raise
+                log.warning("alert engine: timer batch failed (%s); running devices one by one", describe(exc))
+                n, actions = await self._tick_batch(now_ms, isolate=True)
             self.stats.actions.update(a.action for a in actions)
             self.metrics.actions.update(a.action for a in actions)
             out += actions
-            if len(rows) < TICK_BATCH:
+            if n < TICK_BATCH:
                 return out
+
+    async def _tick_batch(self, now_ms: int, isolate: bool) -> tuple[int, list[PolicyAction]]:
+        """One transaction of due devices; with `isolate`, one savepoint per device, and a
+        device whose timers fail is put off by TICK_RETRY_MS (so it cannot block the others)."""
+        assert self._conn is not None
+        async with self._lock, self._conn.transaction():
+            cur = await self._conn.execute(
+                "SELECT device_id FROM alert_policy_state WHERE next_due_ms <= %s ORDER BY next_due_ms "
+                "LIMIT %s FOR UPDATE SKIP LOCKED", (now_ms, TICK_BATCH))
+            rows = await cur.fetchall()
+            devices = sorted({r[0] for r in rows})
+            if not isolate:
+                return len(rows), await self._due(devices, now_ms)
+            actions: list[PolicyAction] = []
+            for device_id in devices:
+                try:
+                    async with self._conn.transaction():
+                        actions += await self._due([device_id], now_ms)
+                except Exception as exc:
+                    if not is_poison(exc):
+                        raise
+                    self.metrics.engine_errors["timer_failed"] += 1
+                    log.error("alert engine: timers of device %r failed, retried in %d s: %s", device_id,
+                              TICK_RETRY_MS // 1000, describe(exc))
+                    await self._conn.execute(
+                        "UPDATE alert_policy_state SET next_due_ms = %s WHERE device_id = %s AND next_due_ms <= %s",
+                        (now_ms + TICK_RETRY_MS, device_id, now_ms))
+            return len(rows), actions
+
+    async def _due(self, devices: list[str], now_ms: int) -> list[PolicyAction]:
+        assert self._conn is not None
+        if not devices:
+            return []
+        states, ids = await load_states(self._conn, devices)
+        actions: list[PolicyAction] = []
+        for device_id in sorted(states):
+            actions += device_due(states[device_id], now_ms, self.config)
+        await write_actions(self._conn, actions, ids)
+        await upsert_states(self._conn, [row for device_id in sorted(states)
+                                         for row in state_rows(device_id, states[device_id], ids, self.config)])
+        return actions
 
 
 async def run_engine(settings: Settings, stop: asyncio.Event, *, metrics: AlertMetrics | None = None) -> EngineStats:

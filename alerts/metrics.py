@@ -26,6 +26,7 @@ from .dbconn import Reconnecting
 
 log = logging.getLogger(__name__)
 BACKLOG_EVERY_S = 15.0
+ENGINE_ERRORS = ("database", "undecodable", "dead_lettered", "timer_failed", "kafka_commit")
 OUTCOMES = ("2xx", "non_2xx", "timeout", "connection_error", "refused")  # AttemptResult.outcome
 
 _BACKLOG_SQL = """
@@ -58,7 +59,7 @@ class AlertMetrics:
     # --- engine ---
     candidates: Counter[str] = field(default_factory=Counter)  # applied, by kind
     actions: Counter[str] = field(default_factory=Counter)  # open/update/escalate/resolve/suppress
-    engine_errors: Counter[str] = field(default_factory=Counter)  # database / undecodable / kafka_commit
+    engine_errors: Counter[str] = field(default_factory=Counter)  # ENGINE_ERRORS
     engine_last_commit: float | None = None  # time.monotonic() of the last batch/tick commit
     engine_lag: dict[int, int] = field(default_factory=dict)  # partition -> records behind the end
     # --- dispatcher ---
@@ -85,8 +86,9 @@ class AlertMetrics:
         by(f"{e}candidates_total", "Alert candidates applied, by kind.", "kind", self.candidates)
         by(f"{e}actions_total", "Policy actions, by action.", "action", self.actions,
            ("open", "update", "escalate", "resolve", "suppress"))
-        by(f"{e}errors_total", "Engine errors (database: batch retried; undecodable: skipped).", "error",
-           self.engine_errors, ("database", "undecodable", "kafka_commit"))
+        by(f"{e}errors_total", "Engine errors (database: batch retried; undecodable, dead_lettered: candidate "
+           "set aside in alert_dead_letters; timer_failed: a device's timers put off).", "error",
+           self.engine_errors, ENGINE_ERRORS)
         out.metric(f"{e}last_commit_age_seconds", "gauge",
                    "Seconds since the engine last committed a batch or a timer tick (ticks run every few seconds).",
                    [] if self.engine_last_commit is None else [("", now - self.engine_last_commit)])

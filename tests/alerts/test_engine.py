@@ -200,3 +200,81 @@ async def test_engine_survives_database_connections_cut(settings, database_url, 
         await task
     rows = await _q(database_url, "SELECT device_id, candidate_count FROM alerts ORDER BY device_id")
     assert rows == [("dev-x", 2), ("dev-y", 1)]
+
+
+async def test_poisoned_candidate_is_dead_lettered_and_the_rest_alert(settings, database_url, topic_prefix,
+                                                                      receiver):
+    """A candidate whose data the database refuses (a NUL in jsonb / in text) must not stop the
+    engine: the good candidates of the same batch become alerts and webhooks, the bad ones go
+    to alert_dead_letters with their key, and later candidates are still applied."""
+    s = _settings(settings, database_url, topic_prefix, engine_tick_s=0.2)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await add_subscription(conn, receiver.url)
+    good = [cand("dev-ok1", "spo2.low", 0, severity="medium"), cand("dev-ok2", "hr.high", 1, severity="medium")]
+    poison = [
+        cand("dev-bad", "spo2.low", 2, severity="medium", note="\u0000"),  # jsonb refuses \u0000 (SQLSTATE 22P05)
+        replace(cand("dev-nul", "rr.low", 3, severity="medium"), summary="RR 7\x00"),  # text refuses NUL
+    ]
+    later = cand("dev-bad", "spo2.low", 4, severity="medium", spo2=86)  # the same device, clean data
+    stop = asyncio.Event()
+    async with AlertEngine(s, config=CFG, group=f"{topic_prefix}engine") as engine:
+        tasks = [asyncio.create_task(engine.run(stop)), asyncio.create_task(Dispatcher(s).run(stop))]
+        await _produce(s, [good[0], poison[0], good[1], poison[1], later])
+        await receiver.wait_for(3, timeout=30)
+        after = cand("dev-ok3", "temp.high", 5, severity="medium", vitals=("temp",))
+        await _produce(s, [after])
+        await receiver.wait_for(4, timeout=30)
+        assert not any(t.done() for t in tasks), "the engine or dispatcher stopped"
+        assert engine.stats.dead_lettered == 2 and engine.metrics.engine_errors["dead_lettered"] == 2
+        assert engine.stats.candidates == 4
+        stop.set()
+        await asyncio.gather(*tasks)
+    opened = sorted(json.loads(r.body)["data"]["device_id"] for r in receiver.received)
+    assert opened == ["dev-bad", "dev-ok1", "dev-ok2", "dev-ok3"]
+    assert all(json.loads(r.body)["type"] == "alert.opened" for r in receiver.received)
+    rows = await _q(database_url, "SELECT device_id, kind, evidence FROM alerts ORDER BY device_id")
+    assert [(d, k) for d, k, _ in rows] == [("dev-bad", "spo2.low"), ("dev-ok1", "spo2.low"),
+                                            ("dev-ok2", "hr.high"), ("dev-ok3", "temp.high")]
+    assert rows[0][2] == {"spo2": 86}
+    dead = await _q(database_url, 'SELECT device_id, kind, reason, "offset", sqlstate, error, value '
+                                  'FROM alert_dead_letters ORDER BY "offset"')
+    assert [(d, k, r) for d, k, r, *_ in dead] == [("dev-bad", "spo2.low", "apply_failed"),
+                                                   ("dev-nul", "rr.low", "apply_failed")]
+    assert dead[0][4] == "22P05" and "UntranslatableCharacter" in dead[0][5]  # a data exception, server side
+    assert "DataError" in dead[1][5] and "NUL" in dead[1][5]  # refused by psycopg before it is sent
+    assert AlertCandidate.from_json(bytes(dead[0][6])) == poison[0]  # kept as consumed, for a replay
+
+
+async def test_undecodable_record_is_dead_lettered(settings, database_url, topic_prefix):
+    s = _settings(settings, database_url, topic_prefix)
+    producer = AIOKafkaProducer(bootstrap_servers=s.core.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send(f"{topic_prefix}alert.candidates", b"{not json", key=b"dev-j")
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await _produce(s, [cand("dev-j", "spo2.low", 0)])
+    async with AlertEngine(s, config=CFG, group=f"{topic_prefix}engine") as engine:
+        await _consume_until(engine, 1)
+        assert engine.stats.bad_records == 1
+    assert await _q(database_url, "SELECT reason, device_id, value FROM alert_dead_letters") == [
+        ("undecodable", None, b"{not json")]
+
+
+async def test_a_device_whose_timers_fail_does_not_block_the_others(settings, database_url, topic_prefix):
+    s = _settings(settings, database_url, topic_prefix)
+    await _produce(s, [cand("dev-t1", "spo2.low", 0), cand("dev-t2", "spo2.low", 0)])
+    async with AlertEngine(s, config=CFG, group=f"{topic_prefix}engine") as engine:
+        await _consume_until(engine, 2)
+        # Poison dev-t1's timers: its alert row is gone, so its escalation cannot be written.
+        await _q(database_url, "DELETE FROM alerts WHERE device_id = 'dev-t1' RETURNING id")
+        now = T0 + 10 * 60_000
+        acts = await engine.tick(now)
+        assert sorted((a.device_id, a.action) for a in acts) == [("dev-t2", "escalate"), ("dev-t2", "escalate")]
+        assert engine.metrics.engine_errors["timer_failed"] == 1
+        (due,), = await _q(database_url, "SELECT next_due_ms FROM alert_policy_state WHERE device_id = 'dev-t1'")
+        assert due == now + 60_000
+        assert await engine.tick(now) == []  # put off, not retried in a loop
+    events = await _q(database_url, "SELECT type, device_id FROM webhook_events WHERE type = 'alert.escalated'")
+    assert events == [("alert.escalated", "dev-t2"), ("alert.escalated", "dev-t2")]
