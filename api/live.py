@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,14 @@ log = logging.getLogger(__name__)
 # Alert event ids commit out of order under concurrency: re-read a few past ids each tick
 # and drop what was already sent.
 EVENT_ID_SLACK = 500
+EVENT_PAGE = 2000  # alert events read per query
+EVENT_PAGES_PER_TICK = 10  # then the fan-out runs, and the next tick follows at once
+_EVENTS_SQL = (
+    "SELECT e.id, e.alert_id, e.at, e.action, e.reason, e.actor, e.severity, e.summary, "
+    "al.device_id, al.kind, al.status, al.severity AS alert_severity, al.opened_at "
+    "FROM alert_events e JOIN alerts al ON al.id = e.alert_id WHERE e.id > %s AND e.id <= %s ORDER BY e.id LIMIT %s"
+)
+_MAX_ID = (1 << 63) - 1
 RECENT_WINDOW = timedelta(minutes=5)  # the live feed is about devices heard from in the last minutes
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SEND_TIMEOUT_S = 2.0
@@ -59,7 +66,7 @@ class LiveHub:
         self._baseline_pending = True
         self._seen: dict[str, datetime] = {}  # device -> last_seen_at already sent (or baselined)
         self._event_after = 0
-        self._events_sent: deque[int] = deque(maxlen=5 * EVENT_ID_SLACK)
+        self._events_sent: set[int] = set()  # ids sent that a later read may still return (within the slack)
         self.ticks = 0
 
     @property
@@ -85,18 +92,21 @@ class LiveHub:
 
     async def _run(self) -> None:
         while True:
+            behind = False
             try:
                 if self._clients:
-                    await self.tick()
+                    behind = await self.tick()
                 else:
                     self._baseline_pending = True  # nobody listening: start fresh when someone comes
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database hiccup must not end the feed; the next tick retries
                 log.exception("live feed poll failed")
-            await asyncio.sleep(self._poll_s)
+            await asyncio.sleep(0 if behind else self._poll_s)
 
-    async def tick(self) -> None:
+    async def tick(self) -> bool:
+        """One poll; True when alert events are still waiting (more than a tick's pages came
+        in), so the caller polls again at once: every event is sent, in id order, once."""
         self.ticks += 1
         async with self._pool.connection() as conn:
             head = (await fetch_all(
@@ -110,24 +120,42 @@ class LiveHub:
                 self._baseline_pending = False
                 self._seen = {r["device_id"]: r["last_seen_at"] for r in seen}
                 self._event_after = head["max_event"]
-                return
+                # The first reads go back EVENT_ID_SLACK ids: what is already there is not news either.
+                self._events_sent = {r["id"] for r in await fetch_all(
+                    conn, "SELECT id FROM alert_events WHERE id > %s", (self._event_after - EVENT_ID_SLACK,))}
+                return False
             changed = [r["device_id"] for r in seen if r["last_seen_at"] > self._seen.get(r["device_id"], _EPOCH)]
             samples = list((await vitals_query.latest(conn, changed)).values()) if changed else []
-            events = await fetch_all(
-                conn,
-                "SELECT e.id, e.alert_id, e.at, e.action, e.reason, e.actor, e.severity, e.summary, "
-                "al.device_id, al.kind, al.status, al.severity AS alert_severity, al.opened_at "
-                "FROM alert_events e JOIN alerts al ON al.id = e.alert_id WHERE e.id > %s ORDER BY e.id LIMIT 2000",
-                (max(0, self._event_after - EVENT_ID_SLACK),),
-            )
+            events, caught_up = await self._new_events(conn)
             where = {r["device_id"]: r for r in await fetch_all(
                 conn, "SELECT device_id, patient_id, ward, bed FROM device_assignments WHERE unassigned_at IS NULL")}
         for r in seen:
             self._seen[r["device_id"]] = max(r["last_seen_at"], self._seen.get(r["device_id"], _EPOCH))
-        self._event_after = max(self._event_after, head["max_event"])
+        last = events[-1]["id"] if events else self._event_after
+        # Caught up: everything up to the head was read. Not yet: continue after the last row
+        # read, never jump to the head (that skipped whatever lay beyond one page).
+        self._event_after = max(self._event_after, last, head["max_event"] if caught_up else 0)
         messages = self._vitals_messages(samples, where) + self._event_messages(events, where)
+        floor = self._event_after - EVENT_ID_SLACK  # ids at or below it are never read again
+        self._events_sent = {i for i in self._events_sent if i > floor}
         if messages:
             await self._fan_out(messages, where)
+        return not caught_up
+
+    async def _new_events(self, conn: Any) -> tuple[list[dict], bool]:
+        """Alert events not sent yet, in id order: the last EVENT_ID_SLACK ids again (late
+        commits), then page by page (keyset on id) after the last one read, at most
+        EVENT_PAGES_PER_TICK pages; and whether that reached the end."""
+        out = await fetch_all(conn, _EVENTS_SQL, (max(0, self._event_after - EVENT_ID_SLACK), self._event_after,
+                                                  EVENT_ID_SLACK))
+        after = self._event_after
+        for _ in range(EVENT_PAGES_PER_TICK):
+            page = await fetch_all(conn, _EVENTS_SQL, (after, _MAX_ID, EVENT_PAGE))
+            out += page
+            if len(page) < EVENT_PAGE:
+                return out, True
+            after = page[-1]["id"]
+        return out, False
 
     def _vitals_messages(self, samples: list[dict], where: dict[str, dict]) -> list[tuple[str, str, bool]]:
         out = []
@@ -143,11 +171,11 @@ class LiveHub:
         for e in events:
             if e["id"] in self._events_sent:
                 continue
-            self._events_sent.append(e["id"])
+            self._events_sent.add(e["id"])
             loc = where.get(e["device_id"])
             alert = {"id": e["alert_id"], "device_id": e["device_id"], "kind": e["kind"], "status": e["status"],
                      "severity": e["alert_severity"], "summary": e["summary"], "opened_at": e["opened_at"]}
-            doc = {"type": "alert", "action": e["action"], "at": e["at"], "actor": e["actor"],
+            doc = {"type": "alert", "event_id": e["id"], "action": e["action"], "at": e["at"], "actor": e["actor"],
                    "patient_id": loc and loc["patient_id"], "alert": alert}
             out.append((e["device_id"], dumps(doc), True))
         return out

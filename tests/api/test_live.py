@@ -67,3 +67,90 @@ async def test_live_feed_refuses_bad_tokens(client, role_tokens):
     # the header form works too (non-browser clients), and integrators get vitals but no alerts
     async with client.ws_connect("/api/v1/live", headers=auth(role_tokens["integrator"])) as ws:
         assert (await next_of(ws, "ready"))["role"] == "integrator"
+
+
+async def _alert_messages(ws, n: int, timeout: float = 30.0, quiet_s: float = 1.0) -> list[dict]:
+    """The next `n` alert messages, then whatever else arrives within `quiet_s` (should be none)."""
+    out: list[dict] = []
+
+    async def until_n():
+        while len(out) < n:
+            out.append(await next_of(ws, "alert", timeout))
+
+    await asyncio.wait_for(until_n(), timeout)
+    try:
+        while True:
+            out.append(await next_of(ws, "alert", quiet_s))
+    except TimeoutError:
+        pass
+    return out
+
+
+async def _burst(conn, alert_id: int, n: int, tag: str) -> None:
+    """n alert events for one alert, committed at once (so one tick sees all of them)."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO alert_events (alert_id, at, action, severity, summary) "
+            "SELECT %s, now(), 'update', 'high', %s || g FROM generate_series(0, %s - 1) g",
+            (alert_id, tag, n))
+
+
+async def _subscribed_all(client, role_tokens):
+    ws = await client.ws_connect("/api/v1/live")
+    await ws.send_json({"type": "auth", "token": role_tokens["clinician"]})
+    await next_of(ws, "ready")
+    await ws.send_json({"type": "subscribe", "all": True})
+    await next_of(ws, "subscribed")
+    await asyncio.sleep(0.5)  # let the hub take its baseline
+    return ws
+
+
+async def test_live_feed_sends_every_event_of_a_large_burst_once_in_order(client, conn, role_tokens):
+    """More than one page (2,000) of alert events between two ticks: none skipped, none twice."""
+    alert_id = await open_alert(conn, "burst-1")
+    ws = await _subscribed_all(client, role_tokens)
+    try:
+        await _burst(conn, alert_id, 4500, "a")
+        got = await _alert_messages(ws, 4500)
+        assert [m["alert"]["summary"] for m in got] == [f"a{i}" for i in range(4500)]
+        ids = [m["event_id"] for m in got]
+        assert ids == sorted(set(ids))
+        await _burst(conn, alert_id, 10, "b")  # and the feed goes on after it
+        assert [m["alert"]["summary"] for m in await _alert_messages(ws, 10)] == [f"b{i}" for i in range(10)]
+    finally:
+        await ws.close()
+
+
+async def test_live_feed_catches_up_over_several_ticks(client, conn, role_tokens, monkeypatch):
+    """Past the per-tick page budget the hub continues after the last event it read."""
+    from api import live
+
+    monkeypatch.setattr(live, "EVENT_PAGE", 40)
+    monkeypatch.setattr(live, "EVENT_PAGES_PER_TICK", 2)
+    alert_id = await open_alert(conn, "burst-2")
+    ws = await _subscribed_all(client, role_tokens)
+    try:
+        await _burst(conn, alert_id, 1000, "c")
+        got = await _alert_messages(ws, 1000)
+        assert [m["alert"]["summary"] for m in got] == [f"c{i}" for i in range(1000)]
+    finally:
+        await ws.close()
+
+
+async def test_live_feed_sends_an_event_that_commits_after_a_later_one(client, conn, role_tokens, database_url):
+    """Ids are taken at insert, rows appear at commit: a lower id committed late is still sent, once."""
+    import psycopg
+
+    alert_id = await open_alert(conn, "late-1")
+    ws = await _subscribed_all(client, role_tokens)
+    try:
+        async with await psycopg.AsyncConnection.connect(database_url) as slow:
+            await slow.execute("INSERT INTO alert_events (alert_id, at, action, severity, summary) "
+                               "VALUES (%s, now(), 'update', 'high', 'first id, late commit')", (alert_id,))
+            await _burst(conn, alert_id, 3, "d")  # higher ids, committed first
+            assert [m["alert"]["summary"] for m in await _alert_messages(ws, 3)] == ["d0", "d1", "d2"]
+            await slow.commit()
+        got = await _alert_messages(ws, 1)
+        assert [m["alert"]["summary"] for m in got] == ["first id, late commit"]
+    finally:
+        await ws.close()
