@@ -122,3 +122,27 @@ async def test_subject_follows_the_assignment_at_the_sample_time(client, conn, r
             f"/fhir/Observation?patient=Patient/{pid}&date=2026-03-01", headers=h)).json())
         assert len(bundle.entry) == n * 5
         assert {e.resource.subject.reference for e in bundle.entry} == {f"Patient/{pid}"}
+
+
+async def test_unassigned_device_exports_valid_observations_with_device_and_no_subject(client, conn, role_tokens):
+    """FHIR R4 Observation.subject is 0..1: a sample nobody was assigned to wear is exported
+    with its `device` and without a `subject` (never a guessed patient); each Observation and
+    the Bundle validate as R4. Samples after an assignment carry the patient as well."""
+    await seed_vitals(conn, "loose-1", T0, 4, step_s=60)  # all five vitals, 12:00 .. 12:03
+    pid = await seed_patient(conn, "Late")
+    await conn.execute("INSERT INTO device_assignments (device_id, patient_id, assigned_at) "
+                       "VALUES ('loose-1', %s, %s)", (pid, T0 + timedelta(minutes=2)))
+    resp = await client.get("/fhir/Observation?device=loose-1&date=2026-03-01&_count=100",
+                            headers=auth(role_tokens["integrator"]))
+    assert resp.status == 200
+    raw = await resp.json()
+    bundle = Bundle.model_validate(raw)
+    assert len(bundle.entry) == 4 * 5
+    assert ["subject" in e["resource"] for e in raw["entry"]] == [False] * 10 + [True] * 10  # absent, not null
+    subjects = []
+    for entry in bundle.entry:
+        obs = Observation.model_validate(entry.resource.model_dump())
+        assert obs.device.reference == "Device/loose-1"
+        assert obs.device.identifier.system == fhir.DEVICE_SYSTEM and obs.device.identifier.value == "loose-1"
+        subjects.append(obs.subject.reference if obs.subject is not None else None)
+    assert subjects == [None] * 10 + [f"Patient/{pid}"] * 10
