@@ -92,7 +92,8 @@ def sim_people(people: int, days: int, seed: int, scenario: str = "infection") -
         v = np.asarray(p.values, dtype=float)
         ts = np.asarray(p.ts_ms, dtype=np.int64)
         events = [{"kind": e.kind, "start": e.start_ms, "end": e.end_ms} for e in p.events]
-        out.append(Person(p.device_id, hourly_aggregates(ts, v[:, 0], v[:, 6], v[:, 3]), events, int(ts[0]), int(ts[-1])))
+        agg = hourly_aggregates(ts, v[:, 0], v[:, 6], v[:, 3])  # columns hr, activity, temp
+        out.append(Person(p.device_id, agg, events, int(ts[0]), int(ts[-1])))
     return out
 
 
@@ -101,7 +102,8 @@ def sim_people(people: int, days: int, seed: int, scenario: str = "infection") -
 def _day_features(a: dict[str, np.ndarray]) -> dict[int, dict[str, float]]:
     hod = a["hour"] % 24
     day = a["hour"] // 24
-    rhr = np.where(a["rest_ms"] >= DEFAULT_CONFIG.min_rest_per_hour_ms, a["rest_hr"] / np.maximum(a["rest_ms"], 1), np.nan)
+    enough = a["rest_ms"] >= DEFAULT_CONFIG.min_rest_per_hour_ms
+    rhr = np.where(enough, a["rest_hr"] / np.maximum(a["rest_ms"], 1), np.nan)
     out = {}
     for d in np.unique(day):
         m = day == d
@@ -243,8 +245,8 @@ def compare(people: list[Person], grid: dict[str, list[float]]) -> list[dict[str
         kw = dict(zip(keys, values))
         w = kw.pop("w_act")
         cfg = dataclasses.replace(DEFAULT_CONFIG, **kw)
-        results = [(Trace(p.device_id, np.array([p.t0, p.t1]), np.zeros(2), np.zeros(2), p.events), run_combined(p, w, cfg))
-                   for p in people]
+        span = [(Trace(p.device_id, np.array([p.t0, p.t1]), np.zeros(2), np.zeros(2), p.events), p) for p in people]
+        results = [(tr, run_combined(p, w, cfg)) for tr, p in span]
         r = score(results)
         rows.append({"w_act": w, **kw, "flagged": r["flagged_before_onset_rate"], "lead_d": r["median_lead_days"],
                      "false_pm": r["false_per_person_month"]})
@@ -252,7 +254,8 @@ def compare(people: list[Person], grid: dict[str, list[float]]) -> list[dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m detectors.early_warning.multisignal", description=__doc__.splitlines()[0])
+    prog = "python -m detectors.early_warning.multisignal"
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--people", type=int, default=50)
     ap.add_argument("--days", type=int, default=60)
