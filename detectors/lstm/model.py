@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .features import ACTIVITY, CLINICAL, N_FEATURES, N_VITALS
+from .features import ACTIVITY, CLINICAL, N_FEATURES, N_VITALS, WINDOW
 
 EXO = [ACTIVITY, N_VITALS + ACTIVITY]  # activity value and its mask
 TARGETS = list(CLINICAL)
@@ -36,6 +36,12 @@ class ModelConfig:
     latent: int = 8  # autoencoder bottleneck
     decoder: str = "lstm"  # autoencoder decoder: "lstm" (recurrent) | "mlp" (per step, ~2x faster)
     score_span: int = 60  # steps at the end of the window whose errors form the score
+    # Grid steps per recurrent step (autoencoder only): the window's minutes are packed
+    # side by side into the channels, so an hour is 60 / pack recurrent steps instead of 60.
+    # The per-step cost of these small LSTMs is fixed overhead and elementwise gate work, not
+    # matmul, so fewer steps is the cheapest speed-up; every minute is still encoded and
+    # rebuilt (and scored) individually.
+    pack: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,27 +55,31 @@ class LstmAutoencoder(nn.Module):
         self.recurrent = cfg.decoder == "lstm"
         if cfg.decoder not in ("lstm", "mlp"):
             raise ValueError(f"unknown decoder {cfg.decoder!r} (expected 'lstm' or 'mlp')")
-        self.encoder = nn.LSTM(N_FEATURES, cfg.hidden, batch_first=True)
+        if cfg.pack < 1 or WINDOW % cfg.pack:
+            raise ValueError(f"pack must divide the window ({WINDOW} steps), got {cfg.pack}")
+        self.pack = k = cfg.pack
+        self.encoder = nn.LSTM(N_FEATURES * k, cfg.hidden, batch_first=True)
         self.to_latent = nn.Linear(cfg.hidden, cfg.latent)
-        dec_in = cfg.latent + len(EXO) + (0 if self.recurrent else 1)
+        dec_in = cfg.latent + len(EXO) * k + (0 if self.recurrent else 1)
         if self.recurrent:
             self.decoder = nn.LSTM(dec_in, cfg.hidden, batch_first=True)
         else:
             self.decoder = nn.Sequential(nn.Linear(dec_in, cfg.hidden), nn.Tanh())
-        self.head = nn.Linear(cfg.hidden, len(TARGETS))
+        self.head = nn.Linear(cfg.hidden, len(TARGETS) * k)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, W, F) -> (prediction (B, W, 6), target (B, W, 6)); target rows are x's own."""
-        _, (h, _) = self.encoder(x)
+        b, k = x.shape[0], self.pack
+        steps = x.shape[1] // k  # recurrent steps: `pack` consecutive minutes side by side
+        _, (h, _) = self.encoder(x.reshape(b, steps, -1))
         latent = torch.tanh(self.to_latent(h[-1]))
-        b, steps = x.shape[0], x.shape[1]
-        parts = [latent.unsqueeze(1).expand(-1, steps, -1), x[:, :, EXO]]
+        parts = [latent.unsqueeze(1).expand(-1, steps, -1), x[:, :, EXO].reshape(b, steps, -1)]
         if self.recurrent:
             out, _ = self.decoder(torch.cat(parts, dim=2))
         else:
             pos = torch.linspace(-1.0, 1.0, steps, dtype=x.dtype).view(1, steps, 1).expand(b, -1, -1)
             out = self.decoder(torch.cat([*parts, pos], dim=2))
-        return self.head(out), x[:, :, TARGETS]
+        return self.head(out).reshape(b, steps * k, -1), x[:, :, TARGETS]
 
 
 class LstmForecaster(nn.Module):
@@ -89,6 +99,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.kind == "autoencoder":
         return LstmAutoencoder(cfg)
     if cfg.kind == "forecaster":
+        if cfg.pack != 1:
+            raise ValueError("pack applies to the autoencoder only (the forecaster predicts each next minute)")
         return LstmForecaster(cfg)
     raise ValueError(f"unknown model kind {cfg.kind!r} (expected 'autoencoder' or 'forecaster')")
 

@@ -18,9 +18,9 @@ from detectors.lstm.model import ModelConfig, build_model
 from detectors.lstm.train import FitConfig, fit
 
 
-def _tiny_artefact(path: Path, kind: str = "autoencoder", decoder: str = "lstm") -> Path:
+def _tiny_artefact(path: Path, kind: str = "autoencoder", decoder: str = "lstm", pack: int = 1) -> Path:
     torch.manual_seed(0)
-    cfg = ModelConfig(kind=kind, hidden=8, latent=4, decoder=decoder)
+    cfg = ModelConfig(kind=kind, hidden=8, latent=4, decoder=decoder, pack=pack)
     buf = io.BytesIO()
     torch.save(build_model(cfg).state_dict(), buf)
     docs = {"model_config.json": cfg.to_dict(),
@@ -34,9 +34,10 @@ def _windows(synth, n_traces=2, hours=3.0):
     return np.concatenate(ws)
 
 
-@pytest.mark.parametrize("kind,decoder", [("autoencoder", "lstm"), ("autoencoder", "mlp"), ("forecaster", "lstm")])
-def test_score_batch_shapes_and_contributions(tmp_path, kind, decoder, synth):
-    det = load_detector(_tiny_artefact(tmp_path / "m", kind, decoder))
+@pytest.mark.parametrize("kind,decoder,pack", [("autoencoder", "lstm", 1), ("autoencoder", "mlp", 1),
+                                               ("forecaster", "lstm", 1), ("autoencoder", "lstm", 3)])
+def test_score_batch_shapes_and_contributions(tmp_path, kind, decoder, pack, synth):
+    det = load_detector(_tiny_artefact(tmp_path / "m", kind, decoder, pack))
     assert det.threshold == 1.5 and det.version == "test-1"
     x = _windows(synth)[:37]
     scores, contrib = det.score_batch(x)
@@ -55,6 +56,20 @@ def test_score_batch_shapes_and_contributions(tmp_path, kind, decoder, synth):
     # batched and one-by-one agree
     one = np.concatenate([det.score_batch(x[i : i + 1])[0] for i in range(5)])
     np.testing.assert_allclose(one, scores[:5], rtol=1e-4, atol=1e-6)
+
+
+def test_packed_autoencoder_scores_each_minute_and_bad_packs_are_refused():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(hidden=8, latent=4, pack=3)).eval()
+    x = torch.zeros(2, WINDOW, N_FEATURES)
+    x[1, 10:20, 0] = 5.0  # a 10-minute HR excursion in the second window only
+    pred, target = model(x)
+    assert pred.shape == target.shape == (2, WINDOW, 6)
+    assert torch.equal(target[1, 10:20, 0], torch.full((10,), 5.0))  # targets stay per minute, in order
+    with pytest.raises(ValueError, match="pack must divide"):
+        build_model(ModelConfig(pack=7))
+    with pytest.raises(ValueError, match="autoencoder only"):
+        build_model(ModelConfig(kind="forecaster", pack=2))
 
 
 def _edit_json(path: Path, name: str, fn) -> None:
