@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .policy import InvalidTransition, device_acknowledge, device_resolve
-from .store import ALERT_COLUMNS, alert_json, load_states, save_states, write_actions
+from .store import ALERT_COLUMNS, alert_json, load_offsets, load_states, save_states, write_actions
 
 
 class AlertNotFound(LookupError):
@@ -52,11 +52,15 @@ async def _change(conn: psycopg.AsyncConnection, alert_id: int, actor: str, what
             if row["status"] == "resolved":
                 raise AlertConflict(f"alert {alert_id} is resolved")
             raise AlertConflict(f"alert {alert_id} is not managed by the alert policy")
+        # The policy runs on the device's clock (alerts.engine): the click, on that clock, is
+        # now minus the device's offset, so acknowledged_at/resolved_at never precede opened_at
+        # and the re-open cooldown is measured on the same clock as the candidates.
+        policy_now = now_ms - (await load_offsets(conn, [device_id])).get(device_id, 0)
         try:
             if what == "acknowledge":
-                actions = device_acknowledge(device, kind, now_ms, actor)
+                actions = device_acknowledge(device, kind, policy_now, actor)
             else:
-                actions = device_resolve(device, kind, now_ms, actor)
+                actions = device_resolve(device, kind, policy_now, actor)
         except InvalidTransition as exc:
             raise AlertConflict(str(exc)) from None
         if not actions:

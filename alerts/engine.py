@@ -8,8 +8,15 @@ next offsets. The Kafka offsets are committed after the database commit (at most
 second: they only trail the database's, which are authoritative); on partition
 assignment the engine seeks to the offsets stored in the database, so a crash between the
 two commits neither loses nor repeats a candidate's effects. A tick (every
-`engine_tick_s`) runs due timers (auto-resolve, escalation, re-open after cooldown) with
-the wall clock.
+`engine_tick_s`) runs due timers (auto-resolve, escalation, re-open after cooldown).
+
+Time: the policy's clock is the candidates' `ts_ms` (the device's clock), as in offline
+evaluation. The tick has only the wall clock, so per device the engine keeps the offset
+wall - ts_ms measured at its latest candidate (clock skew plus pipeline delay) and runs
+that device's timers at wall_now - offset. A device whose clock lags (or whose candidates
+arrive late, e.g. after a backlog) therefore never has a timer fire before its own data up
+to that moment could have arrived (a premature auto-resolve would hide a condition that
+came back), and one whose clock runs ahead does not get its escalations late.
 
 The API's acknowledge/resolve and the alert queries live in alerts.actions and
 alerts.queries; they are re-exported here.
@@ -39,7 +46,7 @@ from .metrics import AlertMetrics
 from .model import PolicyAction, PolicyConfig, policy_config
 from .policy import device_due, device_feed
 from .queries import get_alert, list_alerts
-from .store import load_states, state_rows, upsert_states, write_actions
+from .store import load_offsets, load_states, state_rows, upsert_states, write_actions
 
 __all__ = ["AlertConflict", "AlertEngine", "AlertNotFound", "acknowledge", "get_alert", "list_alerts", "resolve",
            "run_engine"]
@@ -51,6 +58,10 @@ TICK_RETRY_MS = 60_000  # a device whose timers failed (alerts.deadletter.is_poi
 # of a lone alert candidate (aiokafka's default, 500 ms, dominated candidate→webhook time).
 FETCH_MAX_WAIT_MS = 50
 KAFKA_COMMIT_EVERY_S = 1.0
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -140,7 +151,7 @@ class AlertEngine:
                     await self._commit(pending)
                     last_commit = time.monotonic()
                 if time.monotonic() >= next_tick:
-                    await self.tick(int(time.time() * 1000))
+                    await self.tick(wall_ms())
                     self.metrics.engine_last_commit = time.monotonic()  # an idle tick counts: the engine is alive
                     next_tick = time.monotonic() + tick_every
             except psycopg.OperationalError as exc:
@@ -293,18 +304,24 @@ class AlertEngine:
         states, ids = await load_states(self._conn, {c.device_id for c in candidates})
         actions: list[PolicyAction] = []
         touched: dict[str, set[str]] = {}
+        latest: dict[str, int] = {}
         for c in candidates:
             device = states.setdefault(c.device_id, {})
             actions += device_feed(device, c, self.config)
             touched.setdefault(c.device_id, set()).update(device)  # timers may touch every kind
+            latest[c.device_id] = max(latest.get(c.device_id, c.ts_ms), c.ts_ms)
         await write_actions(self._conn, actions, ids)
+        # The device's clock as seen now (skew + pipeline delay): its timers run on it (see tick).
+        wall = wall_ms()
         rows = [row for device_id, kinds in sorted(touched.items())
-                for row in state_rows(device_id, states[device_id], ids, self.config, kinds)]
+                for row in state_rows(device_id, states[device_id], ids, self.config, kinds,
+                                      offset_ms=wall - latest[device_id])]
         await upsert_states(self._conn, rows)
         return actions
 
     async def tick(self, now_ms: int) -> list[PolicyAction]:
-        """Run every due timer (auto-resolve, escalation, re-open); returns the actions."""
+        """Run every due timer (auto-resolve, escalation, re-open) at wall-clock `now_ms`; each
+        device's timers run at its own clock, now_ms - its offset. Returns the actions."""
         assert self._conn is not None
         out: list[PolicyAction] = []
         while True:
@@ -354,12 +371,15 @@ class AlertEngine:
         if not devices:
             return []
         states, ids = await load_states(self._conn, devices)
+        offsets = await load_offsets(self._conn, devices)
         actions: list[PolicyAction] = []
         for device_id in sorted(states):
-            actions += device_due(states[device_id], now_ms, self.config)
+            # Timers are in the device's time: run them at the device's "now" (see the module doc).
+            actions += device_due(states[device_id], now_ms - offsets.get(device_id, 0), self.config)
         await write_actions(self._conn, actions, ids)
         await upsert_states(self._conn, [row for device_id in sorted(states)
-                                         for row in state_rows(device_id, states[device_id], ids, self.config)])
+                                         for row in state_rows(device_id, states[device_id], ids, self.config,
+                                                               offset_ms=offsets.get(device_id))])
         return actions
 
 

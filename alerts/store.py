@@ -79,15 +79,29 @@ async def load_states(conn: psycopg.AsyncConnection, device_ids: Iterable[str]
 
 def state_rows(device_id: str, states: DeviceState, ids: dict[tuple[str, str], int | None],
                config: PolicyConfig | None, kinds: Iterable[str] | None = None, *,
-               due_now_ms: int | None = None) -> list[tuple]:
-    """Rows for `upsert_states`. Without a config the next timer is set to `due_now_ms`, so
-    the engine's next tick recomputes it with the real configuration."""
+               due_now_ms: int | None = None, offset_ms: int | None = None) -> list[tuple]:
+    """Rows for `upsert_states`. `next_due_ms` is stored on the wall clock: the state's next
+    timer (device time) plus the device's clock offset (`offset_ms`, wall - device; None keeps
+    the stored one, and counts as 0 for the due time). Without a config the next timer is set
+    to `due_now_ms` (wall), so the engine's next tick recomputes it with the real configuration."""
     rows = []
     for kind in sorted(kinds if kinds is not None else states):
         st = states[kind]
-        due = next_due_ms(st, config) if config is not None else due_now_ms
-        rows.append((device_id, kind, Jsonb(st.to_dict()), ids.get((device_id, kind)), due))
+        if config is None:
+            due = due_now_ms
+        else:
+            device_due = next_due_ms(st, config)
+            due = None if device_due is None else device_due + (offset_ms or 0)
+        rows.append((device_id, kind, Jsonb(st.to_dict()), ids.get((device_id, kind)), due, offset_ms))
     return rows
+
+
+async def load_offsets(conn: psycopg.AsyncConnection, device_ids: Iterable[str]) -> dict[str, int]:
+    """Each device's clock offset (wall - device ms) as last measured; absent: not measured."""
+    cur = await conn.execute(
+        "SELECT device_id, max(clock_offset_ms) FROM alert_policy_state WHERE device_id = ANY(%s) "
+        "AND clock_offset_ms IS NOT NULL GROUP BY device_id", (sorted(set(device_ids)),))
+    return {d: int(o) for d, o in await cur.fetchall()}
 
 
 async def upsert_states(conn: psycopg.AsyncConnection, rows: list[tuple]) -> None:
@@ -96,18 +110,22 @@ async def upsert_states(conn: psycopg.AsyncConnection, rows: list[tuple]) -> Non
         return
     async with conn.cursor() as cur:
         await cur.executemany(
-            "INSERT INTO alert_policy_state (device_id, kind, state, alert_id, next_due_ms) VALUES (%s,%s,%s,%s,%s) "
-            "ON CONFLICT (device_id, kind) DO UPDATE SET state = EXCLUDED.state, alert_id = EXCLUDED.alert_id, "
-            "next_due_ms = EXCLUDED.next_due_ms, updated_at = now()",
+            "INSERT INTO alert_policy_state (device_id, kind, state, alert_id, next_due_ms, clock_offset_ms) "
+            "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (device_id, kind) DO UPDATE SET state = EXCLUDED.state, "
+            "alert_id = EXCLUDED.alert_id, next_due_ms = EXCLUDED.next_due_ms, "
+            "clock_offset_ms = COALESCE(EXCLUDED.clock_offset_ms, alert_policy_state.clock_offset_ms), "
+            "updated_at = now()",
             rows,
         )
 
 
 async def save_states(conn: psycopg.AsyncConnection, device_id: str, states: DeviceState,
                       ids: dict[tuple[str, str], int | None], config: PolicyConfig | None,
-                      kinds: Iterable[str] | None = None, *, due_now_ms: int | None = None) -> None:
+                      kinds: Iterable[str] | None = None, *, due_now_ms: int | None = None,
+                      offset_ms: int | None = None) -> None:
     """Upsert one device's policy state rows (see state_rows)."""
-    await upsert_states(conn, state_rows(device_id, states, ids, config, kinds, due_now_ms=due_now_ms))
+    await upsert_states(conn, state_rows(device_id, states, ids, config, kinds, due_now_ms=due_now_ms,
+                                         offset_ms=offset_ms))
 
 
 def _values(st: AlertState, action: PolicyAction) -> dict[str, Any]:

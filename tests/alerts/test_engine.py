@@ -12,7 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from alerts.dispatcher import Dispatcher
-from alerts.engine import AlertConflict, AlertEngine, AlertNotFound, acknowledge, get_alert, list_alerts, resolve
+from alerts.engine import (AlertConflict, AlertEngine, AlertNotFound, acknowledge, get_alert, list_alerts, resolve,
+                           wall_ms)
 from alerts.model import PolicyConfig
 from alerts.queries import QueryError
 from alerts.subscriptions import add_subscription
@@ -55,7 +56,7 @@ def cand(device, kind, t, active=True, severity="high", vitals=("spo2",), **ev):
     return AlertCandidate(device, kind, severity, T0 + t, active, f"{kind} {t}", ev or {"t": t}, vitals, "rules")
 
 
-T0 = int(time.time() * 1000) - 3_600_000  # an hour ago: the tick's wall clock is later than every candidate
+T0 = int(time.time() * 1000) - 3_600_000  # devices whose clock is an hour behind the wall (or an hour late)
 
 
 async def _q(database_url, sql, *args):
@@ -82,10 +83,11 @@ async def test_engine_lifecycle_through_kafka(settings, database_url, topic_pref
             ("dev-a", "spo2.low", "open", 3), ("dev-b", "signal.lost", "open", 1), ("dev-c", "hr.high", "open", 1)]
         assert rows[0][4] == {"spo2": 87}
         # timers: dev-c resolves 60 s after clearing; dev-a (high, unacknowledged) escalates at +2 and +4 min
-        acts = await engine.tick(T0 + 10 * 60_000)
+        # (the devices' clock is an hour behind the wall: ten minutes later on theirs)
+        acts = await engine.tick(wall_ms() + 10 * 60_000)
         assert sorted((a.device_id, a.action) for a in acts) == [
             ("dev-a", "escalate"), ("dev-a", "escalate"), ("dev-c", "resolve")]
-        assert await engine.tick(T0 + 10 * 60_000) == []  # nothing due twice
+        assert await engine.tick(wall_ms() + 10 * 60_000) == []  # nothing due twice
     events = await _q(database_url, "SELECT type, device_id FROM webhook_events ORDER BY type, device_id")
     assert events == sorted([("alert.opened", "dev-a"), ("alert.opened", "dev-b"), ("alert.opened", "dev-c"),
                       ("alert.escalated", "dev-a"), ("alert.escalated", "dev-a"), ("alert.resolved", "dev-c")])
@@ -142,7 +144,7 @@ async def test_ack_resolve_semantics_and_queries(settings, database_url, topic_p
             assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == "nurse.jo"
             assert (await acknowledge(conn, spo2["id"], "nurse.jo"))["acknowledged_at"] == acked["acknowledged_at"]
             # acknowledged: no escalation any more, even though high alerts escalate every 2 min
-            acts = await engine.tick(T0 + 30 * 60_000)
+            acts = await engine.tick(wall_ms() + 30 * 60_000)
             assert ("dev-q", "spo2.low") not in {(a.device_id, a.kind) for a in acts if a.action == "escalate"}
             done = await resolve(conn, spo2["id"], "dr.lee")
             assert done["status"] == "resolved" and done["resolved_by"] == "dr.lee"
@@ -269,7 +271,7 @@ async def test_a_device_whose_timers_fail_does_not_block_the_others(settings, da
         await _consume_until(engine, 2)
         # Poison dev-t1's timers: its alert row is gone, so its escalation cannot be written.
         await _q(database_url, "DELETE FROM alerts WHERE device_id = 'dev-t1' RETURNING id")
-        now = T0 + 10 * 60_000
+        now = wall_ms() + 10 * 60_000
         acts = await engine.tick(now)
         assert sorted((a.device_id, a.action) for a in acts) == [("dev-t2", "escalate"), ("dev-t2", "escalate")]
         assert engine.metrics.engine_errors["timer_failed"] == 1
@@ -278,3 +280,52 @@ async def test_a_device_whose_timers_fail_does_not_block_the_others(settings, da
         assert await engine.tick(now) == []  # put off, not retried in a loop
     events = await _q(database_url, "SELECT type, device_id FROM webhook_events WHERE type = 'alert.escalated'")
     assert events == [("alert.escalated", "dev-t2"), ("alert.escalated", "dev-t2")]
+
+
+async def test_timers_run_on_each_devices_clock(settings, database_url, topic_prefix):
+    """The policy's time is the candidates' (device) clock; the tick's is the wall. A device an
+    hour behind must not have its timers fire the moment the tick sees them (an auto-resolve
+    before its later candidates arrive hides a condition that came back); a device ahead must
+    not escalate late. Timers run at wall - (the device's offset at its latest candidate)."""
+    s = _settings(settings, database_url, topic_prefix)
+    slow = wall_ms() - 3_600_000  # an hour behind
+    fast = wall_ms() + 600_000  # ten minutes ahead
+    await _produce(s, [
+        AlertCandidate("dev-slow", "spo2.low", "high", slow, True, "SpO2 87 %", {}, ("spo2",), "rules"),
+        AlertCandidate("dev-slow", "hr.high", "medium", slow, True, "HR 131", {}, ("hr",), "rules"),
+        AlertCandidate("dev-slow", "hr.high", "medium", slow + 1_000, False, "HR 100", {}, ("hr",), "rules"),
+        AlertCandidate("dev-fast", "spo2.low", "high", fast, True, "SpO2 86 %", {}, ("spo2",), "rules"),
+    ])
+    async with AlertEngine(s, config=CFG, group=f"{topic_prefix}engine") as engine:
+        await _consume_until(engine, 4)
+        wall = wall_ms()
+        # On dev-slow's clock it is only `slow` now: nothing is due, although every deadline
+        # (resolve at slow+61 s, escalations at slow+2 min, +4 min) is long past on the wall.
+        assert await engine.tick(wall) == []
+        # The condition comes back 30 s later on the device's clock, within the quiet period.
+        await _produce(s, [AlertCandidate("dev-slow", "hr.high", "medium", slow + 30_000, True, "HR 133", {},
+                                          ("hr",), "rules")])
+        await _consume_until(engine, 5)
+        wall = wall_ms()
+        assert await engine.tick(wall + 75_000) == []  # dev-slow at ~slow+105 s, dev-fast at ~fast+75 s
+        acts = await engine.tick(wall + 135_000)
+        assert sorted((a.device_id, a.kind, a.action, a.ts_ms) for a in acts) == [
+            ("dev-fast", "spo2.low", "escalate", fast + 120_000),  # on time, not ten minutes late
+            ("dev-slow", "spo2.low", "escalate", slow + 120_000)]  # stamped on the device's clock
+    rows = await _q(database_url, "SELECT device_id, kind, status, candidate_count FROM alerts ORDER BY 1, 2")
+    assert rows == [("dev-fast", "spo2.low", "open", 1), ("dev-slow", "hr.high", "open", 2),
+                    ("dev-slow", "spo2.low", "open", 1)]
+    assert await _q(database_url, "SELECT 1 FROM alert_events WHERE action = 'resolve'") == []
+
+
+async def test_acknowledge_is_stamped_on_the_devices_clock(settings, database_url, topic_prefix):
+    s = _settings(settings, database_url, topic_prefix)
+    ahead = wall_ms() + 600_000  # a device clock ten minutes ahead opened the alert
+    await _produce(s, [AlertCandidate("dev-ahead", "spo2.low", "high", ahead, True, "SpO2 86 %", {}, ("spo2",),
+                                      "rules")])
+    async with AlertEngine(s, config=CFG, group=f"{topic_prefix}engine") as engine:
+        await _consume_until(engine, 1)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            [alert], _ = await list_alerts(conn, device_id="dev-ahead")
+            acked = await acknowledge(conn, alert["id"], "nurse.jo")
+    assert acked["acknowledged_at"] >= acked["opened_at"]  # RFC 3339 UTC strings sort as times
