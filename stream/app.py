@@ -15,6 +15,7 @@ import faust
 from vitalstream.config import Settings
 from vitalstream.topics import topic_name
 
+from .decoded import SharedDecoder
 from .metrics import WorkerMetrics
 from .scoring import Scorer, ScoringAgent
 from .sink import store_scores_agent, store_vitals_agent
@@ -101,7 +102,8 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
                          partitions=settings.core.topic_partitions, internal=False)
 
     vitals = topic("vitals")
-    app.agent(vitals, name="store_vitals")(store_vitals_agent(settings, metrics))
+    decoder = SharedDecoder(readers=2 if cfg.detectors else 1)
+    app.agent(vitals, name="store_vitals")(store_vitals_agent(settings, metrics, decoder))
     if cfg.detectors:
         assert scorer is not None, "detectors on: load them first (stream.scoring.load_scorer)"
         scores = topic("scores")
@@ -109,7 +111,7 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
         # bytes key/value types make faust use the raw codec for the changelog, in and out.
         state = app.Table("device_state", default=None, partitions=settings.core.topic_partitions,
                           key_type=bytes, value_type=bytes, use_partitioner=True)
-        scoring = ScoringAgent(app, settings, metrics, scorer, state, scores, candidates)
+        scoring = ScoringAgent(app, settings, metrics, scorer, state, scores, candidates, decoder)
         app.agent(vitals, name="score")(scoring)
 
         @app.timer(cfg.checkpoint_s)

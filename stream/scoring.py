@@ -35,7 +35,9 @@ from typing import Any
 
 from detectors.candidate import AlertCandidate
 from vitalstream.config import Settings
-from vitalstream.records import RecordError, Sample, decode_record
+from vitalstream.records import RecordError, Sample
+
+from .decoded import SharedDecoder
 
 from .metrics import WorkerMetrics
 
@@ -158,7 +160,8 @@ class ScoringAgent:
     """The faust agent body plus its checkpoint timer and rebalance hook."""
 
     def __init__(self, app: Any, settings: Settings, metrics: WorkerMetrics, scorer: Scorer, table: Any,
-                 scores_topic: Any, candidates_topic: Any):
+                 scores_topic: Any, candidates_topic: Any, decoder: SharedDecoder | None = None):
+        self.decoder = decoder or SharedDecoder(readers=1)
         self.app = app
         self.settings = settings
         self.metrics = metrics
@@ -193,7 +196,7 @@ class ScoringAgent:
         appended_ms: dict[str, int] = {}
         for event in events:
             try:
-                batches = decode_record(event.value)
+                batches = self.decoder.decode(event)
             except RecordError:
                 continue  # counted by the storage agent
             appended = int(event.message.timestamp * 1000)  # faust gives seconds

@@ -18,14 +18,18 @@ from storage.errors import StorageUnavailable, WriteError
 from storage.rows import ScoreRow
 from storage.writer import VitalsWriter
 from vitalstream.config import Settings
-from vitalstream.records import RecordError, decode_record
+from vitalstream.records import RecordError
+
+from .decoded import SharedDecoder
 
 from .metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
 
-def store_vitals_agent(settings: Settings, metrics: WorkerMetrics) -> Callable[[Any], Any]:
+def store_vitals_agent(settings: Settings, metrics: WorkerMetrics,
+                       decoder: SharedDecoder | None = None) -> Callable[[Any], Any]:
+    decoder = decoder or SharedDecoder(readers=1)
     batch_rows = settings.storage.writer_batch_rows
     within_s = settings.storage.writer_flush_ms / 1000
 
@@ -33,11 +37,11 @@ def store_vitals_agent(settings: Settings, metrics: WorkerMetrics) -> Callable[[
         assert settings.core.database_url
         async with VitalsWriter(settings.core.database_url, settings.storage,
                                 application_name="vitalstream-worker") as writer:
-            async for values in stream.take(batch_rows, within=within_s):
+            async for events in stream.take_events(batch_rows, within=within_s):
                 batches = []
-                for value in values:
+                for event in events:
                     try:
-                        batches.extend(decode_record(value))
+                        batches.extend(decoder.decode(event))
                     except RecordError as exc:
                         # The gateway validated it; a bad record here is a bug or a foreign
                         # producer. Skipping it cannot lose a device's sample.
@@ -46,7 +50,7 @@ def store_vitals_agent(settings: Settings, metrics: WorkerMetrics) -> Callable[[
                 started = time.perf_counter()
                 inserted = await _write_until_stored(writer, batches, metrics)
                 total = sum(len(b.samples) for b in batches)
-                metrics.records += len(values)
+                metrics.records += len(events)
                 metrics.write_seconds.observe(time.perf_counter() - started)
                 metrics.write_batch_rows.observe(total)
                 metrics.samples_stored["inserted"] += inserted
