@@ -121,12 +121,23 @@ def test_departure_gate_one_strong_or_two_moderate_vitals():
     assert not departed_now(ring)
 
 
+def test_departure_gate_counts_the_directions_of_deterioration():
+    assert departed_now(_ring(temp=2.6)) and not departed_now(_ring(temp=-2.9))  # fever yes, a cool skin no
+    assert not departed_now(_ring(hr=-2.6)) and not departed_now(_ring(rr=-2.2, sbp=2.2))
+    assert departed_now(_ring(hr=-3.6)) and departed_now(_ring(temp=-3.6))  # very far either way still counts
+    # the night: HR, BP, RR and skin temperature falling together, ahead of the 8-hour baseline
+    assert not departed_now(_ring(hr=-2.0, rr=-1.3, temp=-2.1, sbp=-2.5, dbp=-2.2))
+    assert not departed_now(_ring(hr=-0.5, sbp=-2.6))  # BP dipping with a slowing heart
+    assert departed_now(_ring(hr=0.5, sbp=-2.6)) and departed_now(_ring(sbp=-2.1, dbp=-2.1))  # falling BP, no dip
+    assert departed_now(_ring(hr=1.0, sbp=-2.1, dbp=-2.1))  # the shock pattern
+
+
 def test_departure_gate_exertion_explains_hr_and_rr_rising():
     moving = 2 * MOVING_ACTIVITY
     assert not departed_now(_ring(hr=5.0, activity=moving))
     assert not departed_now(_ring(hr=2.5, rr=2.5, activity=moving))
     assert departed_now(_ring(hr=5.0, activity=0.5 * MOVING_ACTIVITY))  # at rest it counts
-    assert departed_now(_ring(hr=-3.0, activity=moving))  # a falling HR is not explained by exertion
+    assert departed_now(_ring(hr=-3.6, activity=moving))  # a falling HR is not explained by exertion
     assert departed_now(_ring(spo2=-3.0, activity=moving))
     assert list(departure_z(_ring(hr=5.0, temp=-1.0, activity=moving))) == [0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
 
