@@ -116,7 +116,7 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
 
         @app.timer(cfg.checkpoint_s)
         async def checkpoint() -> None:  # also while idle, so acknowledgements never stall
-            if scoring.stream is not None:
+            if scoring.stream is not None and not scoring.checkpointing:
                 await scoring.checkpoint()
 
         app.on_partitions_revoked.connect(scoring.on_revoked)

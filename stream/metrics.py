@@ -26,6 +26,8 @@ class WorkerMetrics:
     inference_seconds: Summary = field(default_factory=Summary)
     inference_batch: Summary = field(default_factory=Summary)
     append_to_score_seconds: Summary = field(default_factory=Summary)  # Kafka append → score emitted
+    checkpoint_seconds: Summary = field(default_factory=Summary)  # one checkpoint, start to acknowledged
+    checkpoint_states: Summary = field(default_factory=Summary)  # device states written per checkpoint
     devices_in_state: int = 0
     state_bytes: int = 0
     lag: dict[str, int] = field(default_factory=dict)  # "topic:partition" → messages behind
@@ -55,6 +57,8 @@ class WorkerMetrics:
         out.summary("inference_seconds", "LSTM forward pass time per batch.", self.inference_seconds)
         out.summary("inference_batch_windows", "Windows per LSTM forward pass.", self.inference_batch)
         out.summary("append_to_score_seconds", "Kafka append to score emitted.", self.append_to_score_seconds)
+        out.summary("checkpoint_seconds", "One state checkpoint, start to events acknowledged.", self.checkpoint_seconds)
+        out.summary("checkpoint_states", "Device states written per checkpoint.", self.checkpoint_states)
         out.value("devices_in_state", "gauge", "Devices with detector state on this worker.", self.devices_in_state)
         out.value("state_bytes", "gauge", "Serialised detector state held by this worker (estimate).", self.state_bytes)
         lag = [(labels(topic=k.rsplit(":", 1)[0], partition=k.rsplit(":", 1)[1]), v) for k, v in sorted(self.lag.items())]

@@ -42,6 +42,7 @@ from .decoded import SharedDecoder
 from .metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
+CHECKPOINT_CHUNK = 250  # states serialised per detectors-thread job (~60 ms), so scoring interleaves
 
 
 @dataclass
@@ -131,6 +132,11 @@ def _fresh(state: Any, samples: list[Sample]) -> int:
     return n
 
 
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("checkpoint failed; retried at the next one", exc_info=task.exception())
+
+
 CLINICAL_VITALS = ("hr", "spo2", "rr", "temp", "sbp", "dbp")
 
 
@@ -171,6 +177,8 @@ class ScoringAgent:
         self.candidates_topic = candidates_topic
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="detectors")
         self.lock = asyncio.Lock()
+        self.checkpoint_lock = asyncio.Lock()
+        self.background_checkpoint: asyncio.Task | None = None
         self.live: dict[str, Any] = {}
         self.dirty: set[str] = set()
         self.pending: list[Any] = []  # processed events, acknowledged at the next checkpoint
@@ -187,8 +195,16 @@ class ScoringAgent:
         async for events in stream.noack_take(cfg.score_batch_records, within=cfg.score_batch_ms / 1000):
             async with self.lock:
                 await self._process(events)
-            if self.shutting_down or time.monotonic() - self.last_checkpoint >= cfg.checkpoint_s:
+            if self.shutting_down:
                 await self.checkpoint()
+            elif time.monotonic() - self.last_checkpoint >= cfg.checkpoint_s and not self.checkpointing:
+                self.background_checkpoint = asyncio.ensure_future(self.checkpoint())
+                self.background_checkpoint.add_done_callback(_log_failure)
+
+    @property
+    def checkpointing(self) -> bool:
+        return self.checkpoint_lock.locked() or (self.background_checkpoint is not None
+                                                 and not self.background_checkpoint.done())
 
     async def _process(self, events: list[Any]) -> None:
         loop = asyncio.get_running_loop()
@@ -246,26 +262,69 @@ class ScoringAgent:
         m.devices_in_state = len(self.live)
 
     async def checkpoint(self) -> None:
-        """Write dirty states to the table, flush them to Kafka, then acknowledge the events."""
-        async with self.lock:
-            self.last_checkpoint = time.monotonic()
-            if not self.pending and not self.dirty:
-                return
-            dirty, self.dirty = self.dirty, set()
-            states = {d: self.live[d] for d in dirty if d in self.live}
+        """Write dirty states to the changelog, wait for Kafka to have them, then acknowledge
+        the events processed before this checkpoint began.
+
+        Scoring goes on meanwhile: states are serialised in chunks in the detectors thread,
+        so batches scored between chunks only make a written state newer than the events
+        acknowledged here (a replay after a crash skips the seqs a state has seen). With
+        thousands of devices a checkpoint takes seconds; holding scoring for it stalled the
+        whole consumer (both agents share the fetcher)."""
+        async with self.checkpoint_lock:  # one at a time, in order
+            async with self.lock:
+                self.last_checkpoint = time.monotonic()
+                if not self.pending and not self.dirty:
+                    return
+                dirty, self.dirty = self.dirty, set()
+                events, self.pending = self.pending, []
+            began = time.perf_counter()
             loop = asyncio.get_running_loop()
-            blobs = await loop.run_in_executor(self.executor,
-                                               lambda: {d: self.scorer.to_bytes(s) for d, s in states.items()})
-            for device_id, blob in blobs.items():
-                self.table[device_id.encode()] = blob
-            if blobs:
-                self.metrics.state_bytes = int(sum(len(b) for b in blobs.values()) / len(blobs) * len(self.live))
-            # The changelog records must be in Kafka before the offsets they cover are committed.
-            await self.app.producer.buffer.flush()
-            await self.app.producer.flush()
-            events, self.pending = self.pending, []
+            ids = list(dirty)
+            written = total_bytes = 0
+            try:
+                for start in range(0, len(ids), CHECKPOINT_CHUNK):
+                    chunk = ids[start:start + CHECKPOINT_CHUNK]
+                    blobs = await loop.run_in_executor(self.executor, self._serialise, chunk)
+                    await self._write_changelog(blobs)
+                    written += len(blobs)
+                    total_bytes += sum(len(b) for b in blobs.values())
+            except BaseException:
+                # Not written (Kafka away, or cancelled): the next checkpoint takes these again,
+                # and nothing is acknowledged before it succeeds.
+                self.dirty |= dirty
+                self.pending[:0] = events
+                raise
+            if written:
+                self.metrics.state_bytes = int(total_bytes / written * len(self.live))
             for event in events:
                 await self.stream.ack(event)
+            self.metrics.checkpoint_seconds.observe(time.perf_counter() - began)
+            self.metrics.checkpoint_states.observe(written)
+
+    def _serialise(self, device_ids: list[str]) -> dict[str, bytes]:
+        """In the detectors thread (where states are mutated), so a state is never half-updated."""
+        out = {}
+        for device_id in device_ids:
+            state = self.live.get(device_id)
+            if state is not None:
+                out[device_id] = self.scorer.to_bytes(state)
+        return out
+
+    async def _write_changelog(self, blobs: dict[str, bytes]) -> None:
+        """The table's changelog records, produced directly: faust's table write path queues
+        each change through a buffer that drains one message per loop turn (seconds for a
+        few thousand states). Same topic, key and partitioner, so recovery reads them as
+        its own; the table's local copy is updated without a second changelog record."""
+        producer = self.app.producer
+        topic = self.table.changelog_topic.get_topic_name()
+        data = self.table.data
+        futures = []
+        for device_id, blob in blobs.items():
+            key = device_id.encode()
+            data[key] = blob
+            futures.append(await producer.send(topic, key, blob, None, None, None))
+        if futures:
+            await asyncio.gather(*futures)
 
     async def check_silence(self) -> None:
         """A device that stops sending (battery, out of range, app killed) produces no sample
