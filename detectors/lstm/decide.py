@@ -60,11 +60,13 @@ KIND = "anomaly.lstm"
 # Departure gate (step 4). Chosen on labelled *training* cohorts only (default event mix;
 # v1: seeds 777/778 at 1 sample/min and 31/32 at 1 per 10 s, false alerts 28 -> 1; v2, the
 # directions: seeds 31-37 at 1 per 10 s and 777/778 at 1/min, 420 patient-days, the
-# remaining false alerts 2 -> 0 with the same deteriorations found). z is in units of the
+# remaining false alerts 2 -> 0 with the same deteriorations found; then seeds 38-41 and
+# 779, recorded after that choice, showed single vitals at 2.6-2.7 alone opening: one
+# vital alone 2.5 -> 2.75, 3 -> 1 false alerts on all 660 patient-days). z is in units of the
 # patient's own scale (features.py), so 2-2.5 is "clearly unusual for this patient", not a
 # clinical limit.
 GATE_STEPS = 10  # the last 10 grid steps (minutes): "now", not the hour the window remembers
-GATE_ONE_Z = 2.5  # one vital this far from baseline, the way deterioration goes, explains the error...
+GATE_ONE_Z = 2.75  # one vital this far from baseline, the way deterioration goes, explains the error...
 GATE_TWO_Z = 2.0  # ...or two vitals this far (deterioration is a multi-vital drift)...
 GATE_ANY_Z = 3.5  # ...or one vital this far either way (a bradycardia, a cold sensor-free skin, ...)
 # Direction in which each vital moves as a ward patient deteriorates: the side on which the

@@ -109,8 +109,8 @@ def test_pruning():
 
 def test_departure_gate_one_strong_or_two_moderate_vitals():
     assert not departed_now(_ring())
-    assert departed_now(_ring(hr=2.6)) and departed_now(_ring(spo2=-2.6))
-    assert not departed_now(_ring(hr=2.2))  # one vital, moderately: not enough alone
+    assert departed_now(_ring(hr=2.8)) and departed_now(_ring(spo2=-2.8))
+    assert not departed_now(_ring(hr=2.6))  # one vital, moderately: not enough alone
     assert departed_now(_ring(sbp=-2.1, rr=2.1))  # two vitals moderately: a multi-vital drift
     assert not departed_now(_ring(sbp=-2.1, rr=1.9))
     ring = _ring(hr=3.0)
@@ -122,13 +122,13 @@ def test_departure_gate_one_strong_or_two_moderate_vitals():
 
 
 def test_departure_gate_counts_the_directions_of_deterioration():
-    assert departed_now(_ring(temp=2.6)) and not departed_now(_ring(temp=-2.9))  # fever yes, a cool skin no
-    assert not departed_now(_ring(hr=-2.6)) and not departed_now(_ring(rr=-2.2, sbp=2.2))
+    assert departed_now(_ring(temp=2.8)) and not departed_now(_ring(temp=-2.9))  # fever yes, a cool skin no
+    assert not departed_now(_ring(hr=-2.8)) and not departed_now(_ring(rr=-2.2, sbp=2.2))
     assert departed_now(_ring(hr=-3.6)) and departed_now(_ring(temp=-3.6))  # very far either way still counts
     # the night: HR, BP, RR and skin temperature falling together, ahead of the 8-hour baseline
     assert not departed_now(_ring(hr=-2.0, rr=-1.3, temp=-2.1, sbp=-2.5, dbp=-2.2))
-    assert not departed_now(_ring(hr=-0.5, sbp=-2.6))  # BP dipping with a slowing heart
-    assert departed_now(_ring(hr=0.5, sbp=-2.6)) and departed_now(_ring(sbp=-2.1, dbp=-2.1))  # falling BP, no dip
+    assert not departed_now(_ring(hr=-0.5, sbp=-2.9))  # BP dipping with a slowing heart
+    assert departed_now(_ring(hr=0.5, sbp=-2.9)) and departed_now(_ring(sbp=-2.1, dbp=-2.1))  # falling BP, no dip
     assert departed_now(_ring(hr=1.0, sbp=-2.1, dbp=-2.1))  # the shock pattern
 
 
