@@ -2,7 +2,7 @@
 
 1. Catch-up: a backlog of simulated 1 Hz samples, packed into v2 records as the gateway
    packs single-sample MQTT messages (--pack-messages consecutive messages per pack
-   window, split by partition; the default 100 is 5,000 msg/s × the gateway's 20 ms;
+   window, split by partition; the default 100 is 5,000 msg/s × 20 ms, a conservative pack;
    1 = one v1 record per sample, the unpacked wire), is written to `vitals`, then one worker starts;
    sustained samples/s = scored (or stored) samples / time, read from its metrics.
    Run once with all detectors on (default model) and once storage-only.
@@ -133,7 +133,7 @@ def run_case(settings, ticks, total: int, detectors: bool, live_rate: float, liv
             per_tick = max(1, len(live[0]))
             live = (live * (1 + int(live_seconds * live_rate / per_tick / len(live))))[: int(live_seconds * live_rate / per_tick)]
             print(f"  live: {live_rate:.0f} samples/s for {live_seconds} s …", file=sys.stderr, flush=True)
-            # the gateway's 20 ms pack window at this rate
+            # a 20 ms pack window at this rate (the gateway's default is 50 ms: conservative)
             live_pack = 1 if pack_messages <= 1 else max(1, int(live_rate * 0.02))
             asyncio.run(produce(settings.core.kafka_bootstrap, topic, live, live_rate, live_pack))
             time.sleep(3)

@@ -45,8 +45,8 @@ class IngestSettings:
             session_expiry_s=env.int("GATEWAY_SESSION_EXPIRY_S", 7 * 24 * 3600, lo=60, hi=0xFFFFFFFF),
             kafka_linger_ms=env.int("GATEWAY_KAFKA_LINGER_MS", 5, lo=0, hi=1000),
             kafka_request_timeout_ms=env.int("GATEWAY_KAFKA_REQUEST_TIMEOUT_MS", 15_000, lo=1000, hi=300_000),
-            # A worker pays per Kafka record: 20 ms of packing turns thousands of one-sample
-            # messages a second into tens of records per partition, for 20 ms of latency.
-            pack_ms=env.int("GATEWAY_PACK_MS", 20, lo=0, hi=1000),
+            # A worker pays per Kafka record: 50 ms of packing turns thousands of one-sample
+            # messages a second into tens of records per partition, for 50 ms of latency.
+            pack_ms=env.int("GATEWAY_PACK_MS", 50, lo=0, hi=1000),
             mqtt_ca_file=env.str("GATEWAY_MQTT_CA_FILE"),
         )
