@@ -66,10 +66,8 @@ def lstm_feed(state: Any, ts_ms: list[int], rows: list[list[float]]) -> bool:
     """A chunk of one device's samples at once (the LSTM package's vectorised `lstm_feed`
     when it has one: per-sample numpy calls dominate the pipeline's cost otherwise)."""
     assert _lstm is not None
-    if hasattr(_lstm, "lstm_feed"):
-        import numpy as np
-
-        return bool(_lstm.lstm_feed(state, np.asarray(ts_ms, np.int64), np.asarray(rows, np.float64)))
+    if hasattr(_lstm, "lstm_feed"):  # it converts to arrays itself, and only for long chunks
+        return bool(_lstm.lstm_feed(state, ts_ms, rows))
     due = False
     for ts, row in zip(ts_ms, rows):
         import numpy as np
