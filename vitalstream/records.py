@@ -114,17 +114,3 @@ def decode_record(value: bytes) -> list[SampleBatch]:
         raise
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise RecordError(f"undecodable vitals record: {exc}") from exc
-
-
-def decode_batch(value: bytes) -> SampleBatch:
-    try:
-        doc = json.loads(value)
-        if doc.get("v") != WIRE_VERSION:
-            raise RecordError(f"unsupported wire version {doc.get('v')!r}")
-        device_id = doc["device_id"]
-        samples = tuple(Sample(device_id, int(r[0]), int(r[1]), *r[2:9]) for r in doc["samples"])
-        return SampleBatch(device_id, int(doc["received_at"]), samples)
-    except RecordError:
-        raise
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise RecordError(f"undecodable vitals record: {exc}") from exc
