@@ -224,9 +224,11 @@ class Forwarder:
 
     def _flush(self) -> None:
         pending, m = self._pending, self._metrics
+        done = []
         while pending and pending[0].remaining == 0:
-            if self._source.complete(pending.popleft().message):
-                m.messages_acked += 1
+            done.append(pending.popleft().message)
+        if done:
+            m.messages_acked += self._source.complete_many(done)
         m.in_flight = self._source.held
         if not pending:
             self._drained.set()

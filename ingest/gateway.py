@@ -73,7 +73,8 @@ async def run_gateway(settings: Settings, *, stop: asyncio.Event | None = None,
         )
         if producer is None:
             return
-        inbox = Inbox(loop)
+        # Coalescing adds at most a tenth of the packing delay (none when not packing).
+        inbox = Inbox(loop, coalesce_s=min(0.005, settings.ingest.pack_ms / 10_000))
         subscribed = asyncio.Event()
 
         def on_state(state: str) -> None:

@@ -17,6 +17,13 @@ Kafka outage) makes the broker drop the connection; paho reconnects and the brok
 redelivers what was not acknowledged: nothing is lost, memory stays bounded.
 The session is persistent (clean_start=False, a session expiry, a fixed client id), so
 what this process took but never acknowledged is redelivered after a crash.
+
+Per-message cost (measured: ~150 µs of CPU per message in stock paho + this bridge at
+5,000 msg/s) is cut three ways, because the gateway shares its cores with everything else:
+`_Client` reads the socket 64 KiB at a time and handles every complete packet per
+wake-up (paho makes three recv() calls and one select() per packet); acknowledgements
+of a completed batch go out as one write with one wake-up of paho's thread; and the
+event loop is woken at most once per `Inbox.coalesce_s`, not once per message.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MessageType, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -51,8 +59,12 @@ class Message:
 class Inbox:
     """Thread → event-loop hand-off of received messages, woken once per burst."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
+    def __init__(self, loop: asyncio.AbstractEventLoop, coalesce_s: float = 0.0):
         self._loop = loop
+        # After a wake-up, let messages gather this long before taking them: one wake-up
+        # (a syscall on each side) per burst instead of per message at high rates. Keep it
+        # well below the forwarder's packing interval, which it adds to.
+        self._coalesce_s = coalesce_s
         self._lock = threading.Lock()
         self._items: list[Message] = []
         self._woken = False
@@ -74,11 +86,69 @@ class Inbox:
 
     async def take(self) -> list[Message]:
         await self._event.wait()
+        if self._coalesce_s > 0:
+            await asyncio.sleep(self._coalesce_s)
         with self._lock:
             items, self._items = self._items, []
             self._woken = False
             self._event.clear()
         return items
+
+
+_PUBACK = int(MessageType.PUBACK)
+_READ_CHUNK = 65536
+
+
+class _Client(paho.Client):
+    """paho's client with buffered reads and batched PUBACKs (see the module doc).
+
+    Relies on three paho internals, pinned by pyproject (paho-mqtt 2.x) and exercised by
+    the gateway tests against a real broker: `_sock_recv`, `loop_read` and the
+    `_out_packet` queue with its wake-up socket pair.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._rbuf = bytearray()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._rbuf:
+            data = super()._sock_recv(_READ_CHUNK)  # raises BlockingIOError when nothing is there
+            if not data:
+                return b""  # connection closed
+            self._rbuf += data
+        chunk = bytes(self._rbuf[:bufsize])
+        del self._rbuf[:bufsize]
+        return chunk
+
+    def _sock_close(self) -> None:
+        self._rbuf.clear()  # bytes of a dead connection must never be parsed on the next one
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        # select() does not see what is already buffered: handle every complete packet now.
+        rc = super().loop_read(max_packets)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
+            before = len(self._rbuf)
+            rc = super().loop_read(max_packets)
+            if len(self._rbuf) == before:
+                break  # a partial packet waits for more bytes
+        return rc
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACK (QoS 1) for each mid, as one queued write and one wake-up of paho's thread
+        (thread-safe like paho's own ack(): a deque append and a socket-pair byte)."""
+        if not mids:
+            return
+        packet = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid in mids)
+        self._out_packet.append({"command": _PUBACK, "mid": mids[-1], "qos": 1, "pos": 0,
+                                 "to_process": len(packet), "packet": packet, "info": None})
+        wake = self._sockpairW
+        if wake is not None:
+            try:
+                wake.send(b"0")
+            except BlockingIOError:
+                pass  # already full of wake-up bytes: paho's thread is being woken anyway
 
 
 @dataclass(frozen=True)
@@ -111,7 +181,7 @@ class MqttSource:
         self._room = threading.Semaphore(options.max_held)
         self._stopping = False
         self._blocked_since: float | None = None
-        self._client = paho.Client(
+        self._client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -143,16 +213,18 @@ class MqttSource:
     def held(self) -> int:
         return self.taken - self.completed
 
-    def complete(self, message: Message) -> bool:
-        """The message is safe in Kafka: free its slot and acknowledge it on the connection
-        that delivered it. False when that connection is gone (the broker then redelivers
-        the message on the new one) or for QoS 0."""
-        self.completed += 1
-        self._room.release()
-        if message.qos == 0 or message.generation != self.generation:
-            return False
-        self._client.ack(message.mid, message.qos)  # thread-safe: queued for paho's thread
-        return True
+    def complete_many(self, messages: list[Message]) -> int:
+        """The messages are safe in Kafka: free their slots and acknowledge each on the
+        connection that delivered it, all in one write. Returns how many were acknowledged:
+        not QoS 0 ones, nor those whose connection is gone (the broker redelivers them on
+        the new one)."""
+        self.completed += len(messages)
+        for _ in messages:
+            self._room.release()
+        generation = self.generation
+        mids = [m.mid for m in messages if m.qos == 1 and m.generation == generation]
+        self._client.ack_many(mids)
+        return len(mids)
 
     def stop(self) -> None:
         self._stopping = True  # a blocked on_message returns; its message stays unacknowledged

@@ -89,7 +89,27 @@ def diagnose(st: Stack, prefix: str, load: Load) -> str:
         by_device.setdefault(device, []).append(seq)
     ranges = {d: (min(s), max(s), len(s)) for d, s in sorted(by_device.items())[:8]}
     return (f"{len(missing)} of {len(load.published)} missing; first devices (min seq, max seq, n): {ranges}\n"
+            f"in Kafka: {in_kafka(st, set(missing[:200]))}\n"
             f"supervisor restarts: {st_restarts(st)}\n{st.log_tail(6000)}")
+
+
+def in_kafka(st: Stack, wanted: set[tuple[str, int]]) -> str:
+    """Where the missing samples are in the `vitals` topic (partition → offsets), or that
+    they are not there: tells a gateway loss from a worker loss."""
+    from tests.ingest.ingest_support import read_topic
+    from vitalstream.records import decode_record
+
+    try:
+        records = asyncio.run(read_topic(st.settings.core.kafka_bootstrap or "", f"{st.prefix}vitals"))
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure
+        return f"could not read the topic: {exc!r}"
+    found: dict[int, set[int]] = {}
+    for r in records:
+        for batch in decode_record(r.value):
+            if any((batch.device_id, s.seq) in wanted for s in batch.samples):
+                found.setdefault(r.partition, set()).add(r.offset)
+    return "not in the topic" if not found else "; ".join(
+        f"partition {p}: offsets {sorted(o)}" for p, o in sorted(found.items()))
 
 
 def st_restarts(st: Stack) -> dict[str, int]:
