@@ -24,11 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class WorkerApp(faust.App):
-    """faust.App that runs `before_stop` hooks before faust waits for in-flight events.
-
-    faust's shutdown waits until every consumed event is acknowledged; the scoring agent
-    acknowledges at checkpoints, so it must checkpoint first or the wait runs into its timeout.
-    """
+    """faust.App that runs `before_stop` hooks (the scoring agent's last checkpoint) before
+    faust stops its agents."""
 
     before_stop: list[Any]
 
@@ -58,6 +55,38 @@ def _shorten_fetch_wait(max_wait_ms: int) -> None:
     driver.AIOKafkaConsumerThread._create_worker_consumer = create
 
 
+def _seek_uncommitted_to_start() -> None:
+    """After a rebalance (and whenever it fetched while its flow was stopped) faust drops
+    the records it had fetched and seeks every partition back to its committed offset,
+    through aiokafka's seek_to_committed. That call leaves a partition with no committed
+    offset (or offset 0) where the fetcher had got to, so the dropped records were never
+    read again: samples lost from the middle of a partition that no checkpoint had yet
+    committed (a worker restarted, or a rebalance, within its first checkpoint interval).
+    Such partitions go back to their start instead, as `auto_offset_reset=earliest` would
+    have put them; re-reading is safe (storage is idempotent, scoring skips seen seqs)."""
+    from faust.transport.drivers import aiokafka as driver
+
+    cls = driver.AIOKafkaConsumerThread
+    if getattr(cls.seek_to_committed, "_vitalstream", False):
+        return
+
+    async def seek_to_committed(self: Any) -> Any:
+        return await self.call_thread(seek_committed_or_start, self._ensure_consumer())
+
+    seek_to_committed._vitalstream = True  # type: ignore[attr-defined]
+    cls.seek_to_committed = seek_to_committed
+
+
+async def seek_committed_or_start(consumer: Any) -> dict[Any, int | None]:
+    """aiokafka's seek_to_committed, plus a seek to the start of every assigned partition
+    without a committed offset; returns the committed offsets as aiokafka does."""
+    committed = await consumer.seek_to_committed()
+    uncommitted = [tp for tp, offset in committed.items() if not offset]
+    if uncommitted:
+        await consumer.seek_to_beginning(*uncommitted)
+    return committed
+
+
 def _broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",")]
 
@@ -69,6 +98,7 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
     metrics = metrics or WorkerMetrics()
     cfg = settings.stream
     _shorten_fetch_wait(cfg.fetch_max_wait_ms)
+    _seek_uncommitted_to_start()
     app = WorkerApp(
         cfg.app_id if not settings.core.topic_prefix else f"{settings.core.topic_prefix}{cfg.app_id}",
         broker=_broker_urls(settings.core.kafka_bootstrap),
@@ -90,6 +120,20 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
         broker_session_timeout=cfg.session_timeout_s,
         broker_heartbeat_interval=max(1.0, cfg.session_timeout_s / 5),
         broker_rebalance_timeout=cfg.session_timeout_s,
+        # faust's default waits, at a revocation and at shutdown, until every consumed event
+        # is acknowledged. Events it drops from one agent's queue while the other agent
+        # still holds the same record never are, so the wait never ended (faust-streaming
+        # #133, robinhood/faust #117; seen here under load with two workers). Both agents
+        # are idempotent, so an unacknowledged record is simply read again by whoever owns
+        # its partition next; the scoring agent checkpoints and commits at revocation.
+        stream_wait_empty=False,
+        # faust compares the changelog offset it believes it has read with the broker's end
+        # offset and crashes the worker when the first is higher. With the in-memory table
+        # that belief is only this process's bookkeeping, which drifts across quick
+        # successive rebalances (seen: 3 > 2 on tansu after the fourth rebalance in 25 s);
+        # a worker that crashes for it drops every partition it owns. Without the check,
+        # recovery just reads what the changelog has beyond that offset.
+        recovery_consistency_check=False,
         web_enabled=cfg.metrics_port > 0,
         web_port=cfg.metrics_port or 6066,
         web_bind="0.0.0.0",

@@ -9,8 +9,9 @@ per batch. Correctness rests on the ordering: a batch's events are acknowledged 
 their offsets committed) only after a checkpoint that includes them has been written
 and flushed to Kafka. After a crash the worker replays from the last committed offset
 onto a state at least that new; the pipeline drops the seqs the state has already seen.
-On a rebalance faust waits for in-flight events to be acknowledged (the checkpoint
-timer does it), then the cache is dropped and states come back from the table.
+On a rebalance the agent checkpoints and commits (on_revoked) and drops the cache; states
+come back from the table. Events taken before the rebalance began are neither scored nor
+acknowledged: whoever owns their partition next reads them again from the committed offset.
 
 Records go to the partition Kafka's default partitioner gives their device_id (keyed v1
 records, or v2 packs the gateway addresses to that partition), and the table uses the
@@ -208,6 +209,13 @@ class ScoringAgent:
 
     async def _process(self, events: list[Any]) -> None:
         loop = asyncio.get_running_loop()
+        # Taken before a rebalance began: their partition may have moved, and its new owner
+        # reads them again from the committed offset. Neither scored nor acknowledged here,
+        # so a state this worker no longer owns is never written.
+        generation = self.app.consumer_generation_id
+        if not self.app.flow_control.is_active():
+            return
+        events = [e for e in events if e.message.generation_id == generation]
         per_device: dict[str, list[Sample]] = defaultdict(list)
         appended_ms: dict[str, int] = {}
         for event in events:
@@ -354,10 +362,19 @@ class ScoringAgent:
         """The worker is stopping: checkpoint now and after every remaining batch."""
         self.shutting_down = True
         await self.checkpoint()
+        await self._commit()
 
     async def on_revoked(self, *_: Any, **__: Any) -> None:
-        """Partitions are moving: persist everything, then forget the live states."""
+        """Partitions are moving: persist everything, commit what that acknowledged (faust
+        does not wait for it, see stream.app), then forget the live states."""
         await self.checkpoint()
+        await self._commit()
         async with self.lock:
             self.live.clear()
             self.last_seen.clear()  # the new owner watches these devices now
+
+    async def _commit(self) -> None:
+        try:
+            await self.app.consumer.commit()
+        except Exception as exc:  # noqa: BLE001 - uncommitted records are read again: never fatal
+            log.warning("offset commit after checkpoint failed: %r", exc)

@@ -20,8 +20,8 @@ from storage.writer import VitalsWriter
 from vitalstream.config import Settings
 from vitalstream.records import RecordError
 
+from .continuity import MAX_ATTEMPTS, Continuity
 from .decoded import SharedDecoder
-
 from .metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,11 @@ def store_vitals_agent(settings: Settings, metrics: WorkerMetrics,
 
     async def store_vitals(stream: Any) -> None:
         assert settings.core.database_url
+        continuity = Continuity()
         async with VitalsWriter(settings.core.database_url, settings.storage,
                                 application_name="vitalstream-worker") as writer:
             async for events in stream.take_events(batch_rows, within=within_s):
+                await _reread_skipped(stream, continuity, events, metrics)
                 batches = []
                 for event in events:
                     try:
@@ -57,6 +59,34 @@ def store_vitals_agent(settings: Settings, metrics: WorkerMetrics,
                 metrics.samples_stored["duplicate"] += total - inserted
 
     return store_vitals
+
+
+async def _reread_skipped(stream: Any, continuity: Continuity, events: list, metrics: WorkerMetrics) -> None:
+    """Seek a partition back when records between two delivered ones never arrived."""
+    from faust.types import TP
+
+    app = stream.app
+    generation = app.consumer_generation_id
+    for event in events:
+        msg = event.message
+        if msg.generation_id != generation:
+            continue  # fetched before a rebalance: faust re-reads from the commits anyway
+        gap = continuity.observe(generation, msg.partition, msg.offset)
+        if gap is None:
+            continue
+        if gap.give_up:
+            metrics.offset_gaps["accepted"] += 1
+            log.error("vitals partition %d: offsets %d-%d never arrived after %d seeks back; going on without them",
+                      gap.partition, gap.first_missing, gap.next_seen - 1, MAX_ATTEMPTS)
+            continue
+        metrics.offset_gaps["reread"] += 1
+        log.warning("vitals partition %d: offsets %d-%d were skipped by the consumer; reading from %d again",
+                    gap.partition, gap.first_missing, gap.next_seen - 1, gap.first_missing)
+        try:
+            await app.consumer.seek(TP(msg.topic, gap.partition), gap.first_missing)
+        except Exception as exc:  # noqa: BLE001 - never leave the batch loop (see _write_until_stored)
+            log.warning("seek back on vitals partition %d failed (%r); retried if the gap persists",
+                        gap.partition, exc)
 
 
 async def _write_until_stored(writer: VitalsWriter, batches: list, metrics: WorkerMetrics) -> int:

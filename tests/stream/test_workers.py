@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import psycopg
 import pytest
 
 from tests.helpers import count_rows, wait_until
@@ -102,3 +103,45 @@ def test_a_device_that_goes_silent_raises_signal_lost_and_clears_when_it_returns
     assert not lost(False)
     asyncio.run(produce(settings, noisy_samples("quiet-1", 30, int(time.time() * 1000), 5, spo2=97, seed=8)))
     wait_until(lambda: lost(False), 60, what="the clear once data returns")
+
+
+def test_rebalances_before_the_first_commit_lose_nothing(workers, scoped_settings):
+    """Workers join and leave under load, the first time before any offset is committed
+    (nothing is acknowledged before the first checkpoint). faust drops records fetched
+    while a rebalance stops its flow and seeks back to the committed offsets; a partition
+    with none must go back to its start, not stay past the dropped records."""
+    import threading
+
+    settings = scoped_settings
+    devices = [f"reb-{i:02d}" for i in range(24)]
+    t0 = int(time.time() * 1000) - 3_600_000
+    seconds = 40
+    samples = {d: noisy_samples(d, 0, t0, seconds * 5, spo2=97, seed=8) for d in devices}
+    done = threading.Event()
+
+    def load() -> None:  # 5 device-seconds per wall second, in packs as the gateway sends them
+        try:
+            for i in range(0, seconds * 5, 1):
+                asyncio.run(produce(settings, [samples[d][i] for d in devices], per_record=len(devices), packed=True))
+                time.sleep(0.2)
+        finally:
+            done.set()
+
+    workers.start("a")
+    threading.Thread(target=load, daemon=True).start()
+    for pause in (2, 6, 6):  # each start and stop of b is a rebalance for a
+        time.sleep(pause)
+        workers.start("b")
+        time.sleep(8)
+        workers.stop("b")
+    assert done.wait(120)
+    total = len(devices) * seconds * 5
+    url = settings.core.database_url
+    try:
+        wait_until(lambda: count_rows(url) >= total, 120, what="every sample stored")
+    except AssertionError:
+        with psycopg.connect(url) as conn:
+            have = {(d, s) for d, s in conn.execute("SELECT device_id, seq FROM vitals").fetchall()}
+        missing = sorted({(d, s.seq) for d in devices for s in samples[d]} - have)
+        raise AssertionError(f"{len(missing)} of {total} never stored, e.g. {missing[:10]}") from None
+    assert count_rows(url, "SELECT count(DISTINCT (device_id, seq)) FROM vitals") == total
