@@ -213,7 +213,9 @@ class ProcGroups:
                     continue
                 try:
                     with proc.oneshot():
-                        cpu += proc.cpu_percent(None)
+                        # No process can use more than every core; a reading above that is a
+                        # recycled pid (a short-lived PostgreSQL backend) measured across two processes.
+                        cpu += min(proc.cpu_percent(None), 100.0 * (psutil.cpu_count() or 1))
                         rss += proc.memory_info().rss / 2**20
                 except psutil.Error:
                     self._procs.pop(pid, None)

@@ -18,6 +18,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _tune_gc() -> None:
+    """Fewer, cheaper full garbage collections. With the default thresholds a worker at
+    5,000 samples/s ran a full collection every ~4 s, each 0.33-0.44 s with the event loop
+    stopped, and each found nothing to free (measured with gc.callbacks): ~8 % of a core
+    and a latency spike every few seconds. The objects alive after start-up (torch, faust,
+    the model: hundreds of thousands) are frozen out of collections, and a full collection
+    comes only after 100 middle-generation ones (measured after: one 0.28 s full collection
+    in a minute; backlog catch-up 7.3K → 10.9K samples/s in back-to-back runs). The hot path
+    makes no reference cycles (refcounting frees it), so memory does not grow (peak RSS
+    422 → 412 MiB)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 100)
+
+
 def run(args: argparse.Namespace, settings: Any) -> int:
     import faust
 
@@ -45,6 +62,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             return 2
     asyncio.run(ensure_topics(settings))
     app, _ = create_app(settings, scorer=scorer)
+    _tune_gc()
     worker = faust.Worker(app, loglevel=settings.core.log_level.lower(), quiet=True, redirect_stdouts=False)
     # faust's terminal spinner, kept at WARNING and above, sets the root logger to DEBUG so it
     # can spin on every record: every aiokafka debug call then builds and dispatches a record

@@ -172,11 +172,6 @@ def test_gateway_sigkill(fault_stack) -> None:
     assert figures["restarts_by_supervisor"] == []
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "QUARANTINED, known defect under investigation: in about 1 CI run in 4 a few samples "
-    "published right after the restarted worker starts (e.g. 9 of 9,600: 3 devices x seqs "
-    "98-100) are never stored; every other run stores all 9,600 once. Reported in the "
-    "closing note and README; the diagnosis printed on failure names the missing samples."))
 def test_worker_sigkill(fault_stack) -> None:
     figures, _ = run_fault(fault_stack, "wkk", _kill_restart("worker", 1.0))
     assert figures["restarts_by_supervisor"] == []
