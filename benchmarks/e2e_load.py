@@ -151,15 +151,18 @@ class Tracer:
                 devices = list(probes) + self.fleet
                 if not devices:
                     continue
-                # One index range per traced device ((device_id, ts)). Written as
-                # `device_id = ANY(...) AND ts > ...` the planner sometimes took the BRIN
-                # index on ts instead and scanned every device's last 30 s, four times a
-                # second: half a core of PostgreSQL spent on measuring, in a benchmark of CPU.
+                # One (device_id, ts) index range per traced device. Without the LIMIT the
+                # planner flattens the lateral subquery and, with statistics that lag a
+                # table growing by thousands of rows a second, picks a parallel seq scan
+                # of `vitals`, four times a second: up to half a core of PostgreSQL spent on
+                # measuring, growing with the table, in a benchmark of CPU. A subquery with
+                # a LIMIT is never flattened (no traced device has 100,000 rows in 30 s).
                 rows = conn.execute(
                     "SELECT v.device_id, v.seq, (extract(epoch FROM v.ts) * 1000)::bigint "
                     "FROM unnest(%s::text[]) AS d(id) CROSS JOIN LATERAL ("
                     "  SELECT device_id, seq, ts FROM vitals"
-                    "  WHERE device_id = d.id AND ts > to_timestamp(%s / 1000.0)) v",
+                    "  WHERE device_id = d.id AND ts > to_timestamp(%s / 1000.0)"
+                    "  ORDER BY ts LIMIT 100000) v",
                     (devices, cursor_ms)).fetchall()
                 now = time.time()
                 newest = cursor_ms
