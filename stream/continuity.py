@@ -1,75 +1,78 @@
-"""Notice records the consumer skipped, so they can be read again.
+"""Notice records the consumer skipped, and read them straight from Kafka.
 
 `vitals` offsets are contiguous (no transactions, no compaction), so within one consumer
 generation a partition's records reach the storage agent as n, n+1, n+2, ... or, after a
 seek back, from a lower offset again. A forward jump means records were fetched and then
 dropped: faust discards what it fetched while its flow is stopped and seeks back to the
 committed offsets, and that seek does not always go back far enough (seen under load:
-3-4 records of a partition gone, the rest of the stream intact). The storage agent seeks
-such a partition back to the first missing offset; everything after it is read again,
-which both agents tolerate (idempotent writes, seqs already seen are not re-scored).
-
-A jump that persists after a few seeks back is accepted and reported: a gap that is
-really in the log (retention, a foreign transactional producer) must not stall a partition.
+3-30 records of each partition gone right after a restart, the rest intact). Seeking
+faust's consumer back is not enough either: a batch it is still delivering moves its
+read position past the re-read records, which it then drops as already seen. So the
+storage agent reads the missing range itself with a plain consumer (`GapReader`) and
+stores it before acknowledging the batch that revealed the gap. Those samples are stored,
+not scored (to the detectors they are late).
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
-MAX_ATTEMPTS = 3
-RETRY_AFTER_S = 10.0  # records already buffered past the gap keep arriving for a moment
-
-
-@dataclass
-class _Healing:
-    offset: int  # first missing offset, sought back to
-    attempts: int
-    since: float
+READ_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
 class Gap:
     partition: int
     first_missing: int
-    next_seen: int
-    give_up: bool  # sought back MAX_ATTEMPTS times and the records never came
+    next_seen: int  # the offset that revealed the gap; [first_missing, next_seen) is missing
 
 
 class Continuity:
-    def __init__(self, *, clock=time.monotonic):  # noqa: ANN001 - injectable for tests
-        self._clock = clock
+    def __init__(self) -> None:
         self._generation: int | None = None
         self._expected: dict[int, int] = {}
-        self._healing: dict[int, _Healing] = {}
 
     def observe(self, generation: int, partition: int, offset: int) -> Gap | None:
-        """Record one delivered offset; a Gap when the caller should seek `partition` back
-        to `gap.first_missing` (or, with give_up, log that it never came)."""
+        """Record one delivered offset; a Gap when records before it never arrived."""
         if generation != self._generation:  # a rebalance: positions come from the commits now
             self._generation = generation
             self._expected.clear()
-            self._healing.clear()
         expected = self._expected.get(partition)
-        if expected is None or offset <= expected:
-            # In order, or a re-read after a seek back (ours or faust's).
-            self._expected[partition] = offset + 1
-            healing = self._healing.get(partition)
-            if healing is not None and offset <= healing.offset:
-                del self._healing[partition]
-            return None
-        healing = self._healing.get(partition)
-        now = self._clock()
-        if healing is not None and healing.offset == expected:
-            if now - healing.since < RETRY_AFTER_S:
-                return None  # already sought back; these were buffered before the seek
-            if healing.attempts >= MAX_ATTEMPTS:
-                del self._healing[partition]
-                self._expected[partition] = offset + 1
-                return Gap(partition, expected, offset, give_up=True)
-            healing.attempts += 1
-            healing.since = now
-            return Gap(partition, expected, offset, give_up=False)
-        self._healing[partition] = _Healing(expected, 1, now)
-        return Gap(partition, expected, offset, give_up=False)
+        self._expected[partition] = offset + 1  # in order, or a re-read from lower: fine
+        if expected is not None and offset > expected:
+            return Gap(partition, expected, offset)
+        return None
+
+
+class GapReader:
+    """Reads an offset range of one partition, without a consumer group (commits nothing)."""
+
+    def __init__(self, bootstrap: str):
+        self._bootstrap = bootstrap
+        self._consumer: Any = None
+
+    async def read(self, topic: str, gap: Gap) -> list[bytes]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            await self._consumer.start()
+        consumer = self._consumer
+        tp = TopicPartition(topic, gap.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, gap.first_missing)
+        values: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READ_TIMEOUT_S
+        while await consumer.position(tp) < gap.next_seen and loop.time() < deadline:
+            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if gap.first_missing <= record.offset < gap.next_seen:
+                    values.append(record.value)
+        return values
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

@@ -34,7 +34,7 @@ class WorkerMetrics:
     decode_errors: int = 0
     write_errors: Counter[str] = field(default_factory=Counter)  # unavailable (retried) / rejected (rows)
     detector_errors: int = 0  # devices whose batch a detector failed on (logged, skipped)
-    offset_gaps: Counter[str] = field(default_factory=Counter)  # reread / accepted (see stream.continuity)
+    offset_gaps: Counter[str] = field(default_factory=Counter)  # records reread / missing (stream.continuity)
 
     def render(self) -> str:
         out = Exposition(PREFIX)
@@ -52,8 +52,8 @@ class WorkerMetrics:
         out.by_label("write_errors_total", "counter", "Database write failures (unavailable: retried; rejected: rows).",
                      "error", self.write_errors)
         out.value("detector_errors_total", "counter", "Device batches a detector failed on.", self.detector_errors)
-        out.by_label("offset_gaps_total", "counter", "Vitals records the consumer skipped: read again (reread) "
-                     "or, after repeated attempts, given up on (accepted).", "result", self.offset_gaps)
+        out.by_label("offset_gap_records_total", "counter", "Vitals records the consumer skipped: read from "
+                     "Kafka directly and stored (reread), or not found there (missing).", "result", self.offset_gaps)
         out.summary("write_seconds", "Time to commit one batch of samples.", self.write_seconds)
         out.summary("write_batch_rows", "Samples per database batch.", self.write_batch_rows)
         out.summary("score_batch_devices", "Devices per scoring batch.", self.score_batch_devices)

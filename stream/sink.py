@@ -18,9 +18,9 @@ from storage.errors import StorageUnavailable, WriteError
 from storage.rows import ScoreRow
 from storage.writer import VitalsWriter
 from vitalstream.config import Settings
-from vitalstream.records import RecordError
+from vitalstream.records import RecordError, decode_record
 
-from .continuity import MAX_ATTEMPTS, Continuity
+from .continuity import Continuity, GapReader
 from .decoded import SharedDecoder
 from .metrics import WorkerMetrics
 
@@ -36,57 +36,70 @@ def store_vitals_agent(settings: Settings, metrics: WorkerMetrics,
     async def store_vitals(stream: Any) -> None:
         assert settings.core.database_url
         continuity = Continuity()
-        async with VitalsWriter(settings.core.database_url, settings.storage,
-                                application_name="vitalstream-worker") as writer:
-            async for events in stream.take_events(batch_rows, within=within_s):
-                await _reread_skipped(stream, continuity, events, metrics)
-                batches = []
-                for event in events:
-                    try:
-                        batches.extend(decoder.decode(event))
-                    except RecordError as exc:
-                        # The gateway validated it; a bad record here is a bug or a foreign
-                        # producer. Skipping it cannot lose a device's sample.
-                        metrics.decode_errors += 1
-                        log.error("skipping undecodable vitals record: %s", exc)
-                started = time.perf_counter()
-                inserted = await _write_until_stored(writer, batches, metrics)
-                total = sum(len(b.samples) for b in batches)
-                metrics.records += len(events)
-                metrics.write_seconds.observe(time.perf_counter() - started)
-                metrics.write_batch_rows.observe(total)
-                metrics.samples_stored["inserted"] += inserted
-                metrics.samples_stored["duplicate"] += total - inserted
+        gaps = GapReader(settings.core.kafka_bootstrap or "")
+        try:
+            async with VitalsWriter(settings.core.database_url, settings.storage,
+                                    application_name="vitalstream-worker") as writer:
+                async for events in stream.take_events(batch_rows, within=within_s):
+                    await _store_batch(stream, events, writer, decoder, continuity, gaps, metrics)
+        finally:
+            await gaps.close()
 
     return store_vitals
 
 
-async def _reread_skipped(stream: Any, continuity: Continuity, events: list, metrics: WorkerMetrics) -> None:
-    """Seek a partition back when records between two delivered ones never arrived."""
-    from faust.types import TP
+async def _store_batch(stream: Any, events: list, writer: VitalsWriter, decoder: SharedDecoder,
+                       continuity: Continuity, gaps: GapReader, metrics: WorkerMetrics) -> None:
+    batches = await _skipped_records(stream, continuity, gaps, events, metrics)
+    for event in events:
+        try:
+            batches.extend(decoder.decode(event))
+        except RecordError as exc:
+            # The gateway validated it; a bad record here is a bug or a foreign
+            # producer. Skipping it cannot lose a device's sample.
+            metrics.decode_errors += 1
+            log.error("skipping undecodable vitals record: %s", exc)
+    started = time.perf_counter()
+    inserted = await _write_until_stored(writer, batches, metrics)
+    total = sum(len(b.samples) for b in batches)
+    metrics.records += len(events)
+    metrics.write_seconds.observe(time.perf_counter() - started)
+    metrics.write_batch_rows.observe(total)
+    metrics.samples_stored["inserted"] += inserted
+    metrics.samples_stored["duplicate"] += total - inserted
 
-    app = stream.app
-    generation = app.consumer_generation_id
+
+async def _skipped_records(stream: Any, continuity: Continuity, gaps: GapReader, events: list,
+                           metrics: WorkerMetrics) -> list:
+    """The batches of records the consumer skipped before these events (see
+    stream.continuity), read straight from Kafka; stored with this batch, so before its
+    events are acknowledged."""
+    generation = stream.app.consumer_generation_id
+    found: list = []
     for event in events:
         msg = event.message
         if msg.generation_id != generation:
-            continue  # fetched before a rebalance: faust re-reads from the commits anyway
+            continue  # fetched before a rebalance: read again from the commits anyway
         gap = continuity.observe(generation, msg.partition, msg.offset)
         if gap is None:
             continue
-        if gap.give_up:
-            metrics.offset_gaps["accepted"] += 1
-            log.error("vitals partition %d: offsets %d-%d never arrived after %d seeks back; going on without them",
-                      gap.partition, gap.first_missing, gap.next_seen - 1, MAX_ATTEMPTS)
-            continue
-        metrics.offset_gaps["reread"] += 1
-        log.warning("vitals partition %d: offsets %d-%d were skipped by the consumer; reading from %d again",
-                    gap.partition, gap.first_missing, gap.next_seen - 1, gap.first_missing)
+        want = gap.next_seen - gap.first_missing
         try:
-            await app.consumer.seek(TP(msg.topic, gap.partition), gap.first_missing)
+            values = await gaps.read(msg.topic, gap)
         except Exception as exc:  # noqa: BLE001 - never leave the batch loop (see _write_until_stored)
-            log.warning("seek back on vitals partition %d failed (%r); retried if the gap persists",
-                        gap.partition, exc)
+            values = []
+            log.error("could not read skipped vitals records: %r", exc)
+        for value in values:
+            try:
+                found.extend(decode_record(value))
+            except RecordError:
+                metrics.decode_errors += 1
+        metrics.offset_gaps["reread"] += len(values)
+        metrics.offset_gaps["missing"] += want - len(values)
+        level = logging.WARNING if len(values) == want else logging.ERROR
+        log.log(level, "vitals partition %d: offsets %d-%d were skipped by the consumer; read %d of %d from Kafka",
+                gap.partition, gap.first_missing, gap.next_seen - 1, len(values), want)
+    return found
 
 
 async def _write_until_stored(writer: VitalsWriter, batches: list, metrics: WorkerMetrics) -> int:
