@@ -17,6 +17,8 @@ they never saw.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from vitalstream.records import METRICS
@@ -111,6 +113,45 @@ def baseline_step(
     act = x[ACTIVITY]
     z[ACTIVITY] = np.nan if np.isnan(act) else min(max(act / ACTIVITY_SCALE, 0.0), Z_CLIP)
     return z, mean, var, n
+
+
+_LO, _HI = PLAUSIBLE_LO.tolist(), PLAUSIBLE_HI.tolist()
+_FLOOR = SCALE_FLOOR.tolist()
+_NAN = float("nan")
+
+
+def baseline_step_py(mean: list[float], var: list[float], n: list[float],
+                     x: list[float]) -> tuple[list[float], bool]:
+    """baseline_step for one step on plain floats, updating mean/var/n in place; returns
+    (z, whether a clinical vital had a value). The same IEEE operations in the same order,
+    so bit for bit the same result (tests/detectors/lstm/test_lstm_state.py checks it):
+    at 5,000 devices every minute's close ran ~30 numpy calls on 7-element arrays per
+    device, ~1 s of CPU at once at each minute boundary."""
+    x = [v if lo <= v <= hi else _NAN for v, lo, hi in zip(x, _LO, _HI)]
+    if all(x[i] != x[i] for i in OPTICAL):
+        x[TEMP] = _NAN
+    z = [_NAN] * N_VITALS
+    for k in range(N_VITALS):
+        v = x[k]
+        if v != v:  # missing: baseline untouched (alpha 0)
+            continue
+        m, nk = mean[k], n[k]
+        first = nk == 0
+        if first:
+            m = v
+        s = math.sqrt(var[k])
+        scale = _FLOOR[k] if s < _FLOOR[k] else s
+        z[k] = min(max((v - m) / scale, -Z_CLIP), Z_CLIP)
+        innov = min(max(v - m, -CLIP_Z * scale), CLIP_Z * scale)
+        nk = nk + 1.0
+        alpha = max(1.0 / max(nk, 1.0), 1.0 / BASELINE_TAU_STEPS)
+        if not first:
+            alpha_v = max(1.0 / (nk + PRIOR_N), 1.0 / BASELINE_TAU_STEPS)
+            var[k] = var[k] + alpha_v * (innov * innov - var[k])
+        mean[k], n[k] = m + alpha * innov, nk
+    act = x[ACTIVITY]
+    z[ACTIVITY] = _NAN if act != act else min(max(act / ACTIVITY_SCALE, 0.0), Z_CLIP)
+    return z, any(x[i] == x[i] for i in CLINICAL)
 
 
 def initial_baseline() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ may already have scored: it is dropped and counted in `late`.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,7 @@ from .features import (
     N_VITALS,
     WARMUP_STEPS,
     WINDOW,
-    baseline_step,
-    clean_step,
+    baseline_step_py,
     initial_baseline,
     window_features,
 )
@@ -71,24 +71,32 @@ def lstm_state_new() -> LstmState:
     return LstmState()
 
 
-def push_step(state: LstmState, means: np.ndarray) -> bool:
+def push_step(state: LstmState, means: np.ndarray | list[float]) -> bool:
     """Append one grid step (7 minute-means, NaN = missing); True if it had a clinical value."""
-    z, state.mean, state.var, state.n = baseline_step(state.mean, state.var, state.n, means)
+    mean, var, n = state.mean.tolist(), state.var.tolist(), state.n.tolist()
+    z, has_data = baseline_step_py(mean, var, n, [float(v) for v in means])
+    state.mean[:], state.var[:], state.n[:] = mean, var, n
     state.ring[:-1] = state.ring[1:]
-    state.ring[-1] = np.round(z, 4)  # rounded so a JSON round trip is exact
+    state.ring[-1] = [_round4(v) for v in z]  # rounded so a JSON round trip is exact
     state.steps += 1
-    has_data = bool(np.any(~np.isnan(clean_step(means)[list(CLINICAL)])))
     state.observed += has_data
     state.since_score += has_data
     return has_data
 
 
+def _round4(v: float) -> float:
+    """np.round(v, 4) on one float: rint(v * 1e4) / 1e4, NaN and the sign of zero kept."""
+    if v != v:
+        return v
+    y = v * 10000.0
+    return math.copysign(float(round(y)), y) / 10000.0
+
+
 def _close_bucket(state: LstmState, next_bucket: int) -> bool:
     """Close the open bucket and push empty steps up to next_bucket; True if the step had data."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(state.counts > 0, state.sums / state.counts, np.nan)
+    means = [s / c if c > 0 else math.nan for s, c in zip(state.sums.tolist(), state.counts.tolist())]
     had = push_step(state, means)
-    empty = np.full(N_VITALS, np.nan)
+    empty = [math.nan] * N_VITALS
     for _ in range(min(next_bucket - state.bucket - 1, WINDOW)):
         push_step(state, empty)
     state.sums[:] = 0.0

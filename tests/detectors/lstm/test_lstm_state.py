@@ -173,3 +173,32 @@ def test_detached_sensor_values_become_missing(synth):
     w = lstm_window(st)
     assert np.all(w[-11:, 7 + 3] == 1.0)  # temperature masked during the detachment
     assert w[-1, 7 + 0] == 1.0 and w[-1, 7 + 1] == 1.0 and w[-1, 7 + 2] == 0.0  # hr, spo2 out; rr kept
+
+
+def test_the_per_step_baseline_matches_the_numpy_reference_bit_for_bit():
+    """push_step runs a plain-float copy of features.baseline_step (speed); the model was
+    trained on the numpy one, so the two must agree exactly, missing, implausible and
+    detached steps included, over a long run where the baseline moves."""
+    from detectors.lstm.features import baseline_step, initial_baseline
+    from detectors.lstm.state import push_step
+
+    rng = np.random.default_rng(7)
+    st = lstm_state_new()
+    mean, var, n = initial_baseline()
+    normal = np.array([75.0, 96.0, 16.0, 36.5, 120.0, 75.0, 0.1])
+    spread = np.array([15.0, 3.0, 5.0, 0.8, 25.0, 15.0, 0.3])
+    for i in range(3000):
+        x = normal + rng.normal(size=7) * spread * (3.0 if i % 97 == 0 else 1.0)
+        x[rng.random(7) < 0.15] = np.nan  # missing vitals
+        if i % 41 == 0:
+            x[:3] = np.nan  # wearable off the skin: temperature must go too
+        if i % 53 == 0:
+            x[rng.integers(0, 7)] = -5.0  # implausible reading
+        if i % 301 == 0:
+            x[:] = np.nan  # an empty grid step
+        z, mean, var, n = baseline_step(mean, var, n, x)
+        push_step(st, x)
+        want_ring = np.round(z, 4)
+        assert st.ring[-1].tobytes() == want_ring.tobytes(), f"step {i}"  # NaN and -0.0 included
+        assert st.mean.tobytes() == mean.tobytes() and st.var.tobytes() == var.tobytes()
+        assert st.n.tobytes() == n.tobytes()
