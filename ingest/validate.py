@@ -9,12 +9,13 @@ one; a problem with the payload as a whole (size, JSON, device_id) rejects all o
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from vitalstream.records import METRICS, Sample, SampleBatch
 
@@ -117,18 +118,14 @@ def _topic_device(topic: str, limits: Limits) -> str:
     return device_id
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _validate(device_id: str, payload: bytes, now_ms: int, limits: Limits) -> ValidationResult:
     if not payload:
         raise _Reject(Reason.PAYLOAD_EMPTY, "empty payload")
     if len(payload) > limits.max_payload_bytes:
         raise _Reject(Reason.PAYLOAD_TOO_LARGE, f"payload of {len(payload)} bytes exceeds {limits.max_payload_bytes}")
     try:
-        # Decode explicitly: json.loads(bytes) would also accept UTF-16/32.
-        doc = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        # orjson: strict RFC 8259 (no NaN/Infinity), UTF-8 only, ~4x cheaper than json.loads
+        doc = orjson.loads(payload)
     except (ValueError, RecursionError) as exc:
         raise _Reject(Reason.JSON_INVALID, f"not UTF-8 JSON: {str(exc)[:200]}") from None
     if type(doc) is not dict:

@@ -19,8 +19,9 @@ one partition, in order, co-partitioned with its state table. No key.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+import orjson
 
 # INTERFACE §1 metric names, in the column order used everywhere (records, COPY, arrays).
 METRICS: tuple[str, ...] = ("hr", "spo2", "rr", "temp", "sbp", "dbp", "activity")
@@ -61,14 +62,14 @@ class RecordError(ValueError):
 def encode_batch(batch: SampleBatch) -> bytes:
     rows = [[s.seq, s.ts_ms, *s.metrics()] for s in batch.samples]
     doc = {"v": WIRE_VERSION, "device_id": batch.device_id, "received_at": batch.received_at_ms, "samples": rows}
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return orjson.dumps(doc)
 
 
 def encode_batch_part(batch: SampleBatch) -> bytes:
     """One batch as an element of a v2 pack (see join_pack); encoded as each message
     arrives, so the gateway's flush only concatenates bytes."""
     rows = [[s.seq, s.ts_ms, *s.metrics()] for s in batch.samples]
-    return json.dumps([batch.device_id, batch.received_at_ms, rows], separators=(",", ":")).encode()
+    return orjson.dumps([batch.device_id, batch.received_at_ms, rows])
 
 
 def join_pack(parts: list[bytes]) -> bytes:
@@ -102,7 +103,7 @@ def _samples(device_id: str, rows: list) -> tuple[Sample, ...]:
 def decode_record(value: bytes) -> list[SampleBatch]:
     """The batches in a `vitals` record of either version."""
     try:
-        doc = json.loads(value)
+        doc = orjson.loads(value)
         version = doc.get("v")
         if version == PACK_VERSION:
             return [SampleBatch(d, int(at), _samples(d, rows)) for d, at, rows in doc["batches"]]

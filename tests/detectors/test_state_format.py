@@ -8,10 +8,20 @@ from collections import deque
 
 import pytest
 
-from detectors.state import DeviceState, StateError, seq_runs, seqs_from_runs, state_from_bytes, state_to_bytes
+from detectors.state import (
+    DeviceState,
+    StateError,
+    _encode_np,
+    encode_doc,
+    seq_runs,
+    seqs_from_runs,
+    state_doc,
+    state_from_bytes,
+    state_to_bytes,
+)
 
 
-@pytest.mark.parametrize("seqs", [[], [5], list(range(100, 612)), [1, 2, 3, 10, 11, 4, 5, 99, 7], [3, 3, 4]])
+@pytest.mark.parametrize("seqs", [[], [5], list(range(100, 612)), [1, 2, 3, 10, 11, 4, 5, 99, 7], [3, 3, 4], [1, 3, 2, 4], [4, 3, 2, 1]])
 def test_seq_runs_round_trip_in_arrival_order(seqs):
     runs = seq_runs(seqs)
     assert list(seqs_from_runs(runs)) == seqs
@@ -34,3 +44,36 @@ def test_state_round_trip_and_version_1_still_reads():
     doc["v"] = 99
     with pytest.raises(StateError, match="version 99"):
         state_from_bytes(zlib.compress(json.dumps(doc).encode()))
+
+
+@pytest.mark.parametrize("scenario", ["default", "consumer"])
+def test_orjson_writes_the_bytes_stdlib_json_would_on_simulated_days(scenario):
+    """state_to_bytes encodes with orjson, which writes NaN as null (stdlib json writes NaN):
+    harmless only while no JSON part of a state holds NaN. Simulated patients with events,
+    dropouts, detachments and cuff gaps, every detector on, checked every few hours."""
+    from detectors import plugins
+    from detectors.pipeline import Pipeline
+    from simulators.patient import generate_patient
+    from vitalstream.records import METRICS, Sample
+
+    lstm = plugins.load_lstm(None) if plugins.HAVE_LSTM else None
+    pipeline = Pipeline(lstm=lstm)
+    checked = 0
+    for index in range(3):
+        trace = generate_patient(index, hours=8, rate_hz=1 / 5, seed=11, scenario=scenario)
+        state = pipeline.new_state(trace.device_id)
+        values = [[None if v != v else float(v) for v in row] for row in trace.values.tolist()]
+        chunk = 240
+        for start in range(0, len(values), chunk):
+            samples = [Sample(trace.device_id, int(trace.seq[i]), int(trace.ts_ms[i]), **dict(zip(METRICS, values[i])))
+                       for i in range(start, min(start + chunk, len(values)))]
+            step = pipeline.observe(state, samples)
+            if step.lstm_due:
+                pipeline.score_lstm([state])
+            if (start // chunk) % 10 == 9:
+                doc = state_doc(state)
+                stdlib = json.dumps(doc, separators=(",", ":"), default=_encode_np).encode()
+                assert encode_doc(doc) == stdlib
+                assert b"NaN" not in stdlib and b"Infinity" not in stdlib
+                checked += 1
+    assert checked >= 6
