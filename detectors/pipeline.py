@@ -16,6 +16,7 @@ LSTM's window and the resting-HR early warning. Conditions become candidates thr
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,11 @@ class PipelineConfig:
             refresh_s=getattr(settings, "refresh_s", base.refresh_s),
             detectors=frozenset(on),
         )
+
+
+def _phase_ms(device_id: str, period_s: float) -> int:
+    """A stable per-device offset in [0, period): crc32, not hash(), which changes per process."""
+    return zlib.crc32(device_id.encode()) % max(1, int(period_s * 1000))
 
 
 class Pipeline:
@@ -197,7 +203,9 @@ class Pipeline:
         # NEWS2 at most every news2_every_s: its timers are minutes long, its cost is not small.
         scored, computed = None, False
         if ("news2" in on or "rules" in on) and ts - ctx.get("n2t", -(1 << 62)) >= cfg.news2_every_s * 1000:
-            ctx["n2t"], computed = ts, True
+            # The first computation is backdated by a per-device phase, so devices that start
+            # together (a fleet, a ward reconnecting) do not all recompute in the same second.
+            ctx["n2t"], computed = ts - (_phase_ms(state.device_id, cfg.news2_every_s) if "n2t" not in ctx else 0), True
             scored = news2_now(state.recent, ts, cfg.news2)
             ctx["n2"] = None if scored is None else [scored[0].total, scored[0].risk]
         refresh = cfg.refresh_s

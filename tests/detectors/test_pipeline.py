@@ -242,3 +242,25 @@ def test_without_lstm_nothing_is_due() -> None:
     st, _ = run(p, [normal(i) for i in range(3600)])
     assert st.lstm is None and not st.lstm_due
     assert p.score_lstm([st]) and p.score_lstm([st])[0].candidates == []
+
+
+def test_devices_that_start_together_spread_their_news2_recomputations() -> None:
+    """NEWS2 is recomputed every 5 s per device; a fleet that starts in the same second must
+    not recompute all at once every fifth second (a CPU burst per 5 s in the worker)."""
+    p = Pipeline()
+    devices = [f"ward-{k}" for k in range(400)]
+    states = {d: p.new_state(d) for d in devices}
+    per_second: dict[int, int] = {}
+    last: dict[str, list[int]] = {d: [] for d in devices}
+    for i in range(40):
+        for d in devices:
+            st = states[d]
+            before = st.ctx.get("n2t")
+            p.observe(st, [normal(i, dev=d)])
+            if i > 0 and st.ctx["n2t"] != before:
+                per_second[i] = per_second.get(i, 0) + 1
+                last[d].append(i)
+    assert max(per_second.values()) < 0.35 * len(devices)  # ~1/5 each second, not all at once
+    for d in devices:  # and each device still recomputes every 5 s
+        gaps = {b - a for a, b in zip(last[d], last[d][1:])}
+        assert gaps == {5}, (d, last[d])
