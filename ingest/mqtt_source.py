@@ -38,10 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MessageType, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MessageType, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from vitalstream.mqttclient import BufferedClient
 from vitalstream.mqtturl import MqttTarget
 
 log = logging.getLogger(__name__)
@@ -96,44 +97,14 @@ class Inbox:
 
 
 _PUBACK = int(MessageType.PUBACK)
-_READ_CHUNK = 65536
 
 
-class _Client(paho.Client):
-    """paho's client with buffered reads and batched PUBACKs (see the module doc).
+class _Client(BufferedClient):
+    """paho's client with buffered reads (vitalstream.mqttclient) and batched PUBACKs.
 
-    Relies on three paho internals, pinned by pyproject (paho-mqtt 2.x) and exercised by
-    the gateway tests against a real broker: `_sock_recv`, `loop_read` and the
-    `_out_packet` queue with its wake-up socket pair.
+    `ack_many` relies on paho's `_out_packet` queue and its wake-up socket pair (pinned by
+    pyproject, paho-mqtt 2.x, and exercised by the gateway tests against a real broker).
     """
-
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
-        self._rbuf = bytearray()
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if not self._rbuf:
-            data = super()._sock_recv(_READ_CHUNK)  # raises BlockingIOError when nothing is there
-            if not data:
-                return b""  # connection closed
-            self._rbuf += data
-        chunk = bytes(self._rbuf[:bufsize])
-        del self._rbuf[:bufsize]
-        return chunk
-
-    def _sock_close(self) -> None:
-        self._rbuf.clear()  # bytes of a dead connection must never be parsed on the next one
-        super()._sock_close()
-
-    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        # select() does not see what is already buffered: handle every complete packet now.
-        rc = super().loop_read(max_packets)
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
-            before = len(self._rbuf)
-            rc = super().loop_read(max_packets)
-            if len(self._rbuf) == before:
-                break  # a partial packet waits for more bytes
-        return rc
 
     def ack_many(self, mids: list[int]) -> None:
         """PUBACK (QoS 1) for each mid, as one queued write and one wake-up of paho's thread
