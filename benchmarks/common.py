@@ -81,3 +81,17 @@ def quantile(values: list[float], q: float) -> float:
 
 def machine() -> str:
     return f"{os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB"
+
+
+def cpu_speed_ms() -> float:
+    """Milliseconds for a fixed pure-Python loop (best of 3): how fast this machine's cores
+    are right now. The same 2-core machine has run 2x apart on different days, so results
+    are compared across runs only together with this figure (lower = faster)."""
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 1)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 
-from benchmarks.common import machine, quantile
+from benchmarks.common import cpu_speed_ms, machine, quantile
 from benchmarks.e2e_load import ProcGroups, Probes, Tracer, fleet_process, pg_backends, tree
 from benchmarks.e2e_report import fmt_ms, plot, print_summary
 from benchmarks.e2e_stack import Stack, prom, stack
@@ -303,8 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     result_workers = args.workers
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="e2e-bench-"))
-    say(f"end-to-end benchmark on {machine()}, load average {os.getloadavg()[0]:.1f}; run dir {run_dir}")
-    result: dict = {"machine": machine(), "load_avg_start": os.getloadavg(), "rates": rates, "step_s": args.step_s,
+    speed = cpu_speed_ms()
+    say(f"end-to-end benchmark on {machine()}, load average {os.getloadavg()[0]:.1f}, CPU speed {speed} ms "
+        f"(benchmarks.common.cpu_speed_ms, lower is faster); run dir {run_dir}")
+    result: dict = {"machine": machine(), "cpu_speed_ms": speed, "load_avg_start": os.getloadavg(), "rates": rates,
+                    "step_s": args.step_s,
                     "rate_hz": args.rate_hz, "scenario": args.scenario, "workers": result_workers, "steps": []}
     t0 = time.time()
     procs = ("worker", *(f"worker{i}" for i in range(2, args.workers + 1)), "gateway", "dispatcher")

@@ -42,14 +42,17 @@ def plot(result: dict, path: Path) -> None:
     ax[3].set_xlabel("seconds since start")
     ax[3].legend(loc="upper left", fontsize=7, ncol=4)
     best = result["highest_sustained_samples_per_s"]
-    fig.suptitle(f"vitalstream end to end on {result['machine']}: highest sustained {best or 0:,.0f} samples/s")
+    speed = f", CPU speed {result['cpu_speed_ms']} ms" if result.get("cpu_speed_ms") else ""
+    fig.suptitle(f"vitalstream end to end on {result['machine']}{speed}: highest sustained {best or 0:,.0f} samples/s")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def print_summary(result: dict) -> None:
-    print(f"\nend to end on {result['machine']} (load average at start {result['load_avg_start'][0]:.1f})")
+    speed = result.get("cpu_speed_ms")
+    print(f"\nend to end on {result['machine']} (load average at start {result['load_avg_start'][0]:.1f}"
+          + (f", CPU speed {speed} ms" if speed else "") + ")")
     print(f"{'target/s':>9} {'published':>10} {'in time':>10} {'lost':>7} {'pub/s':>7} {'p50':>7} {'p95':>7} "
           f"{'p99':>7} {'lag max':>8} {'onset→hook p50/p99':>20}  sustained")
     for s in result["steps"]:

@@ -34,6 +34,7 @@ from tempfile import mkdtemp
 
 import psutil
 
+from benchmarks.common import cpu_speed_ms
 from vitalstream.config import load_settings
 from vitalstream.services import free_port, resolved, services
 
@@ -210,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.cpu_us_per_msg:10.0f} {r.samples_per_cpu_s:13.0f} "
               f"{f'{r.rss_start_mb:.0f}/{r.rss_end_mb:.0f}/{r.rss_peak_mb:.0f}':>22} {r.max_in_flight_seen:9d}")
     load = os.getloadavg()[0]
-    print(f"(machine: {psutil.cpu_count()} cores, load average {load:.1f} at the end; the brokers, the publisher "
-          "and anything else running share them: noisy)")
+    print(f"(machine: {psutil.cpu_count()} cores, CPU speed {cpu_speed_ms()} ms, load average {load:.1f} at the end; "
+          "the brokers, the publisher and anything else running share them: noisy)")
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     return 0

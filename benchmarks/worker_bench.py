@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.common import ProcSampler, bench_services, machine
+from benchmarks.common import ProcSampler, bench_services, cpu_speed_ms, machine
 from vitalstream.records import METRICS, Sample, SampleBatch, encode_batch, pack_by_partition
 from vitalstream.services import free_port
 from vitalstream.supervise import service_env, start_child, stop_children
@@ -163,7 +163,7 @@ def main() -> None:
     from pathlib import Path
 
     log_dir = Path(tempfile.mkdtemp(prefix="worker-bench-"))
-    print(f"worker benchmark on {machine()}; logs in {log_dir}", file=sys.stderr)
+    print(f"worker benchmark on {machine()}, CPU speed {cpu_speed_ms()} ms; logs in {log_dir}", file=sys.stderr)
     t0 = int(time.time() * 1000) - args.seconds * 1000 - 3_600_000
     print(f"  simulating {args.devices} devices × {args.seconds} s …", file=sys.stderr, flush=True)
     ticks = fleet(args.devices, args.seconds, t0)
