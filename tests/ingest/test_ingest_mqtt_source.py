@@ -71,3 +71,50 @@ async def test_batched_acks_acknowledge_exactly_those_messages(settings: Setting
         assert again.complete_many(redelivered) == len(redelivered)
     finally:
         await asyncio.to_thread(again.stop)
+
+
+async def test_publishes_with_and_without_properties_arrive_the_same(settings: Settings, topic_prefix: str) -> None:
+    """Plain QoS 1 PUBLISH packets take the client's direct path, those carrying MQTT 5
+    properties (or QoS 0) paho's: both must deliver the same topic, payload and QoS, and the
+    direct path must really be taken (it is the gateway's per-message cost)."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    target = parse_mqtt_url(settings.core.mqtt_url or "")
+    root = f"{topic_prefix.rstrip('.')}/props"
+    opts = MqttOptions(target=target, client_id=f"src-{uuid.uuid4().hex[:8]}", subscription=f"{root}/+",
+                       max_held=2000, session_expiry_s=60)
+    source, _ = await _receive(opts, want=0, timeout_s=0.2)
+    direct: list[int] = []
+    fast = source._client.on_qos1_publish  # noqa: SLF001
+    source._client.on_qos1_publish = lambda t, mid, p: (direct.append(mid), fast(t, mid, p))  # noqa: SLF001
+
+    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    if target.username:
+        pub.username_pw_set(target.username, target.password)
+    pub.connect(target.host, target.port)
+    pub.loop_start()
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = ("fw", "1.2.3")
+    props.MessageExpiryInterval = 600
+    sent = []
+    for i in range(60):
+        kind = ("plain", "props", "qos0")[i % 3]
+        topic, payload = f"{root}/dev-{i % 4}", f'{{"n":{i},"é":"ü"}}'.encode()
+        info = pub.publish(topic, payload, qos=0 if kind == "qos0" else 1, properties=props if kind == "props" else None)
+        info.wait_for_publish(10)
+        sent.append((topic, payload, 0 if kind == "qos0" else 1))
+    pub.disconnect()
+    pub.loop_stop()
+
+    got: list[Message] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while len(got) < len(sent) and loop.time() < deadline:
+        got.extend(await source._inbox.take())  # noqa: SLF001
+    source.complete_many(got)
+    source.stop()
+    assert sorted((m.topic, m.payload, m.qos) for m in got) == sorted(sent)
+    assert all(type(m.payload) is bytes for m in got)
+    assert len(direct) == 20  # exactly the plain QoS 1 ones; properties and QoS 0 went paho's way
