@@ -62,14 +62,15 @@ class Monitor:
 
     def tick(self, target: float) -> dict:
         st = self.st
-        workers = [port for name, port in st.ports.items() if name.startswith("worker")]
+        workers = [(name, port) for name, port in st.ports.items() if name.startswith("worker")]
         gateway = st.ports["gateway"]
         vitals_topic = f'topic="{st.prefix}vitals"'
         lags, stored = [], []
-        for port in workers:  # each worker reports the partitions it holds
+        for name, port in workers:  # each worker reports the partitions it holds (both groups when split)
             lag = prom(port, "vitalstream_worker_consumer_lag")
             lags += [v for k, v in lag.items() if vitals_topic in k]
-            stored.append(prom(port, "vitalstream_worker_samples_stored_total").get('{result="inserted"}'))
+            if st.role(name) != "detectors":
+                stored.append(prom(port, "vitalstream_worker_samples_stored_total").get('{result="inserted"}'))
         row = {
             "t": time.time() - self.t0, "target": target,
             "stored": None if None in stored else sum(stored),
@@ -287,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="at the end, how long storage may keep working off a backlog before loss is counted")
     ap.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (one consumer group; up to the partitions)")
+    ap.add_argument("--split-roles", action="store_true",
+                    help="the workers run role detectors, and one `worker-storage` (role storage) stores")
     ap.add_argument("--private-pg", action="store_true",
                     help="a private PostgreSQL in the run dir instead of the configured server")
     ap.add_argument("--seed", type=int, default=7)
@@ -308,10 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(benchmarks.common.cpu_speed_ms, lower is faster); run dir {run_dir}")
     result: dict = {"machine": machine(), "cpu_speed_ms": speed, "load_avg_start": os.getloadavg(), "rates": rates,
                     "step_s": args.step_s,
-                    "rate_hz": args.rate_hz, "scenario": args.scenario, "workers": result_workers, "steps": []}
+                    "rate_hz": args.rate_hz, "scenario": args.scenario, "workers": result_workers,
+                    "split_roles": args.split_roles, "steps": []}
     t0 = time.time()
-    procs = ("worker", *(f"worker{i}" for i in range(2, args.workers + 1)), "gateway", "dispatcher")
-    with stack(run_dir, private_pg=args.private_pg, start=procs) as st:
+    procs = ("worker", *(f"worker{i}" for i in range(2, args.workers + 1)),
+             *(("worker-storage",) if args.split_roles else ()), "gateway", "dispatcher")
+    with stack(run_dir, private_pg=args.private_pg, start=procs, split_roles=args.split_roles) as st:
         groups = ProcGroups()
         for name, pid in st.pids().items():
             groups.add(name, lambda pid=pid: tree(pid))

@@ -143,6 +143,7 @@ class Stack:
     children: dict[str, Child] = field(default_factory=dict)
     starts: Counter[str] = field(default_factory=Counter)
     extra_env: dict[str, str] = field(default_factory=dict)
+    split_roles: bool = False  # workers run role detectors, beside a `worker-storage` (role storage)
 
     @property
     def db_url(self) -> str:
@@ -157,15 +158,23 @@ class Stack:
         port = self.ports.setdefault(name, free_port())
         stamp = self.prefix.rstrip(".")
         extra = {"VITALSTREAM_LOG_LEVEL": "WARNING"} if name.startswith("worker") else {}
+        if name.startswith("worker"):
+            extra["VITALSTREAM_WORKER_ROLE"] = self.role(name)
         extra.update(self.extra_env)  # a caller's log level wins
         return service_env(self.settings, VITALSTREAM_GATEWAY_METRICS_PORT=str(port),
                            VITALSTREAM_WORKER_METRICS_PORT=str(port), VITALSTREAM_WORKER_APP_ID="e2e",
                            VITALSTREAM_GATEWAY_CLIENT_ID=f"gw-{stamp}-{name}",
                            VITALSTREAM_ALERT_ENGINE_GROUP=f"{stamp}-engine", **extra)
 
+    def role(self, name: str) -> str:
+        if name.startswith("worker-storage"):
+            return "storage"
+        return "detectors" if self.split_roles else "all"
+
     def start(self, name: str, wait: bool = True) -> Child:
-        """Start (or restart) `gateway`, `worker` or `dispatcher`; gateways wait for their subscription."""
-        command = name.rstrip("0123456789")
+        """Start (or restart) `gateway`, `worker[N]`, `worker-storage[N]` or `dispatcher`;
+        gateways wait for their subscription."""
+        command = "worker" if name.startswith("worker") else name.rstrip("0123456789")
         self.starts[name] += 1
         child = start_child(f"{name}-{self.starts[name]}", [command], self.env(name), self.run_dir / "logs")
         self.children[name] = child
@@ -245,7 +254,8 @@ def _with_db(url: str, name: str) -> str:
 
 @contextlib.contextmanager
 def stack(run_dir: Path, *, private_pg: bool = False, start: tuple[str, ...] = ("worker", "gateway", "dispatcher"),
-          extra_env: dict[str, str] | None = None, keep_db: bool = False) -> Iterator[Stack]:
+          extra_env: dict[str, str] | None = None, keep_db: bool = False,
+          split_roles: bool = False) -> Iterator[Stack]:
     """Services + fresh database and topics + the processes in `start` + a webhook subscription."""
     from alerts.subscriptions import add_subscription
     from storage.migrate import migrate_sync
@@ -284,7 +294,8 @@ def stack(run_dir: Path, *, private_pg: bool = False, start: tuple[str, ...] = (
 
         asyncio.run(subscribe())
         (run_dir / "state").mkdir(exist_ok=True)
-        st = Stack(settings, run_dir, server, services, receiver, extra_env=dict(extra_env or {}))
+        st = Stack(settings, run_dir, server, services, receiver, extra_env=dict(extra_env or {}),
+                   split_roles=split_roles)
         for name in start:
             st.start(name)
         yield st

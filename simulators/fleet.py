@@ -4,7 +4,9 @@ Vitals come from the same patient plans as offline data (plan.py/render.py). Eac
 next chunk of samples (about two minutes) is rendered in a worker thread while the current
 one is published; a tick formats the due sample of every device at once (lookup-table
 formatting across devices) and publishes one message per device, or one batch of `batch`
-samples every `batch` ticks. Timestamps are real now; `seq` starts at
+samples every `batch` ticks, the devices spread over the tick in phases 50 ms apart, as
+unsynchronised wearables are (a fleet publishing all at once turns every tick into a
+burst that only a simulator makes). Timestamps are real now, each device's its phase's; `seq` starts at
 round(start_ms * rate / 1000), so a rerun with the same device ids never collides with
 earlier samples in the (device_id, seq) de-duplication.
 """
@@ -34,6 +36,7 @@ from .writers import write_events_jsonl
 log = logging.getLogger(__name__)
 SAMPLE_TMPL = '{"seq":%d,"ts":%d,' + ",".join(f'"{m}":%s' for m in METRICS) + "}"
 CHUNK_S = 120.0  # seconds of samples rendered ahead per device
+PHASE_MS = 50.0  # devices of a tick publish in groups this far apart
 SEGMENT_S = 86_400.0  # long runs are planned a day at a time (a 10-year `vitalstream dev` fleet too)
 
 
@@ -93,6 +96,9 @@ async def run_fleet(
     n_ticks = max(1, int(round(duration_s * rate_hz)))
     seg_ticks = max(1, int(round(SEGMENT_S * rate_hz)))
     step_ms = 1000.0 / rate_hz
+    # Wearables are not synchronised: devices publish in phases PHASE_MS apart across each
+    # tick (each sample stamped with its own phase's time), not all in one burst per tick.
+    n_phases = max(1, min(devices, int(step_ms // PHASE_MS)))
     chunk = max(batch, int(CHUNK_S * rate_hz) // batch * batch, 1)
     names = [device_name(first_index + d, device_prefix) for d in range(devices)]
     topics = [f"{topic_root}/{n}" for n in names]
@@ -141,14 +147,18 @@ async def run_fleet(
                 nxt = asyncio.ensure_future(asyncio.to_thread(prepare, *spans[n + 1]))
             for k in range(c1 - c0):
                 i = c0 + k
-                lag = loop.time() - (t0 + i / rate_hz)
-                if lag < 0:
-                    await asyncio.sleep(-lag)
-                stats.max_lag_s = max(stats.max_lag_s, lag)
-                ts = wall_ms + int(round(i * step_ms))
                 cols = format_values(vals[:, k, :], "null")
+                phase = -1
                 for j, d in enumerate(np.nonzero(keep[:, k])[0].tolist()):
-                    if j % 500 == 499:
+                    if d * n_phases // devices != phase:  # the next phase's devices are due
+                        phase = d * n_phases // devices
+                        due_ms = i * step_ms + phase * step_ms / n_phases
+                        lag = loop.time() - (t0 + due_ms / 1000)
+                        if lag < 0:
+                            await asyncio.sleep(-lag)
+                        stats.max_lag_s = max(stats.max_lag_s, lag)
+                        ts = wall_ms + int(round(due_ms))
+                    elif j % 500 == 499:
                         await asyncio.sleep(0)  # let acks, progress and cancellation through
                     body = SAMPLE_TMPL % (seq0 + i, ts, *(col[d] for col in cols))
                     if batch == 1:

@@ -93,14 +93,14 @@ def _broker_urls(bootstrap: str) -> list[str]:
 
 def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
                scorer: Scorer | None = None) -> tuple[faust.App, WorkerMetrics]:
-    """The worker's App; `scorer` (detectors loaded) is required unless detectors are off."""
+    """The worker's App; `scorer` (detectors loaded) is required where this role scores."""
     assert settings.core.kafka_bootstrap and settings.core.database_url, "services must be resolved"
     metrics = metrics or WorkerMetrics()
     cfg = settings.stream
     _shorten_fetch_wait(cfg.fetch_max_wait_ms)
     _seek_uncommitted_to_start()
     app = WorkerApp(
-        cfg.app_id if not settings.core.topic_prefix else f"{settings.core.topic_prefix}{cfg.app_id}",
+        f"{settings.core.topic_prefix}{cfg.group_id}",
         broker=_broker_urls(settings.core.kafka_bootstrap),
         store=cfg.store,
         autodiscover=False,
@@ -145,12 +145,12 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
         return app.topic(topic_name(settings, base), key_serializer="raw", value_serializer="raw",
                          partitions=settings.core.topic_partitions, internal=False)
 
-    vitals = topic("vitals")
-    decoder = SharedDecoder(readers=2 if cfg.detectors else 1)
-    app.agent(vitals, name="store_vitals")(store_vitals_agent(settings, metrics, decoder))
-    if cfg.detectors:
+    vitals, scores = topic("vitals"), topic("scores")
+    decoder = SharedDecoder(readers=int(cfg.stores) + int(cfg.scores))
+    if cfg.stores:
+        app.agent(vitals, name="store_vitals")(store_vitals_agent(settings, metrics, decoder))
+    if cfg.scores:
         assert scorer is not None, "detectors on: load them first (stream.scoring.load_scorer)"
-        scores = topic("scores")
         candidates = topic("alert.candidates")
         # bytes key/value types make faust use the raw codec for the changelog, in and out.
         state = app.Table("device_state", default=None, partitions=settings.core.topic_partitions,
@@ -169,9 +169,12 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
         async def silence() -> None:
             await scoring.check_silence()
         app.before_stop = [scoring.stopping]
+    if cfg.stores and (cfg.role == "storage" or cfg.scores):
+        # Scores are stored where vitals are: by this process when it scores too, else by
+        # the storage workers of a split deployment.
         app.agent(scores, name="store_scores")(store_scores_agent(settings, metrics))
 
-    if cfg.detectors:
+    if cfg.scores:
         @app.timer(cfg.overrides_refresh_s)
         async def refresh_overrides() -> None:
             import psycopg

@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 def register(sub: Any) -> None:
     p = sub.add_parser("worker", help="the faust worker: storage sink, detectors, scores, alert candidates")
     p.add_argument("--storage-only", action="store_true", help="store samples, run no detectors")
+    p.add_argument("--role", choices=("all", "storage", "detectors"),
+                   help="what this process runs (VITALSTREAM_WORKER_ROLE, default all; see docs/deployment.md)")
     p.add_argument("--metrics-port", type=int, help="serve /metrics on this port (VITALSTREAM_WORKER_METRICS_PORT)")
     p.set_defaults(func=run)
 
@@ -50,9 +52,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         stream = replace(stream, detectors=False)
     if args.metrics_port is not None:
         stream = replace(stream, metrics_port=args.metrics_port)
+    if args.role is not None:
+        stream = replace(stream, role=args.role)
     settings = replace(settings, stream=stream)
     scorer = None
-    if stream.detectors:
+    if stream.scores:
         from .scoring import load_scorer
 
         try:  # before joining the group: a bad model stops the worker here, with the reason

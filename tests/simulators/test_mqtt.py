@@ -200,3 +200,22 @@ async def test_publisher_counts_every_puback_once_on_its_fast_path(mqtt_url, roo
     assert slow_path == []
     got = sub.wait_for(600)
     assert sorted(m[2]["seq"] for m in got) == list(range(600))
+
+
+async def test_fleet_devices_publish_in_phases_across_each_tick(mqtt_url, root, sub) -> None:
+    """Unsynchronised wearables: a tick's samples are stamped and published across the tick
+    (20 phases of 50 ms at 1 Hz), not in one burst, and each device keeps one phase."""
+    stats = await run_fleet(mqtt_url, root, 40, 1.0, 3.0, seed=4, scenario="normal")
+    got = sub.wait_for(stats.published)
+    assert len(got) == stats.published >= 110
+    by_seq: dict[int, list[tuple[float, int]]] = {}
+    offsets: dict[str, set[int]] = {}
+    for arrived, _, p in got:
+        by_seq.setdefault(p["seq"], []).append((arrived, p["ts"]))
+        offsets.setdefault(p["device_id"], set()).add(p["ts"] % 1000)
+    for rows in by_seq.values():
+        stamps = sorted(ts for _, ts in rows)
+        assert len(set(stamps)) >= 15 and 900 <= stamps[-1] - stamps[0] < 1000  # spread over the tick
+        arrivals = sorted(a for a, _ in rows)
+        assert arrivals[-1] - arrivals[0] > 0.6  # and published that way, not in a burst
+    assert all(len(o) == 1 for o in offsets.values())  # a device keeps its phase

@@ -145,3 +145,29 @@ def test_rebalances_before_the_first_commit_lose_nothing(workers, scoped_setting
         missing = sorted({(d, s.seq) for d in devices for s in samples[d]} - have)
         raise AssertionError(f"{len(missing)} of {total} never stored, e.g. {missing[:10]}") from None
     assert count_rows(url, "SELECT count(DISTINCT (device_id, seq)) FROM vitals") == total
+
+
+def test_split_roles_store_everything_once_and_score_everything(workers, scoped_settings):
+    """A split deployment: a storage worker (its own consumer group) and a detectors worker.
+    Every sample stored exactly once by the storage worker, every sample scored by the
+    detectors worker, its scores stored by the storage worker, the alert raised."""
+    settings = scoped_settings
+    devices = [f"split-{i:02d}" for i in range(6)]
+    t0 = int(time.time() * 1000) - 3_600_000
+    samples = []
+    for d in devices:
+        samples += noisy_samples(d, 0, t0, 120, spo2=96, seed=9) + noisy_samples(d, 120, t0 + 120_000, 90, spo2=85, seed=10)
+    workers.start("store", "--role", "storage")
+    workers.start("det", VITALSTREAM_WORKER_ROLE="detectors")
+    asyncio.run(produce(settings, samples, per_record=6, packed=True))
+    url = settings.core.database_url
+    wait_until(lambda: count_rows(url) >= len(samples), 120, what="every sample stored")
+    wait_until(lambda: _scored(workers, ["det"]) >= len(samples), 120, what="every sample scored")
+    wait_until(lambda: _spo2_low_devices(asyncio.run(candidates(settings, 1500))) == set(devices), 60,
+               what="a spo2.low candidate for every device")
+    wait_until(lambda: count_rows(url, "SELECT count(*) FROM scores") >= len(devices), 60, what="scores stored")
+    time.sleep(2)
+    assert count_rows(url) == len(samples)
+    assert count_rows(url, "SELECT count(DISTINCT (device_id, seq)) FROM vitals") == len(samples)
+    assert _scored(workers, ["store"]) == 0  # the storage worker runs no detectors...
+    assert metric(workers.ports["det"], "vitalstream_worker_samples_stored_total") == 0  # ...the other stores nothing

@@ -7,12 +7,21 @@ from dataclasses import dataclass
 from .env import Env
 
 
+# What a worker process runs. "all": every agent, in the consumer group WORKER_APP_ID.
+# Split deployments run "storage" workers (vitals and scores into the database, consumer
+# group WORKER_APP_ID-storage) beside "detectors" workers (scoring, device state,
+# candidates; group WORKER_APP_ID): storage then never waits for a detector batch, and
+# the two use separate cores (one worker process is one core: the GIL).
+ROLES = ("all", "storage", "detectors")
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     app_id: str  # faust application id = consumer group
     metrics_port: int  # faust web server with /metrics; 0 disables it
     store: str  # faust table store, e.g. memory:// or rocksdb://
     detectors: bool  # False: storage only
+    role: str  # "all": store and score; "storage" / "detectors": one of the two (see ROLES)
     score_batch_records: int  # records per scoring batch (one table write per device per batch)
     score_batch_ms: int  # ... or whatever arrived within this time
     max_lstm_batch: int  # windows per LSTM forward pass (32-256 is the CPU sweet spot)
@@ -24,6 +33,18 @@ class StreamSettings:
     silent_after_s: float  # a device silent this long gets a signal.lost alert; 0 disables
     overrides_refresh_s: float  # how often per-patient thresholds are reloaded from the database
 
+    @property
+    def stores(self) -> bool:
+        return self.role in ("all", "storage")
+
+    @property
+    def scores(self) -> bool:
+        return self.detectors and self.role in ("all", "detectors")
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.app_id}-storage" if self.role == "storage" else self.app_id
+
     @classmethod
     def from_env(cls, env: Env) -> StreamSettings:
         return cls(
@@ -31,6 +52,7 @@ class StreamSettings:
             metrics_port=env.int("WORKER_METRICS_PORT", 0, lo=0, hi=65535),
             store=env.str("WORKER_STORE", "memory://", pattern=r"(memory|rocksdb|aerospike)://.*") or "memory://",
             detectors=env.bool("WORKER_DETECTORS", True),
+            role=env.choice("WORKER_ROLE", "all", ROLES),
             score_batch_records=env.int("WORKER_SCORE_BATCH_RECORDS", 5000, lo=1, hi=100_000),
             score_batch_ms=env.int("WORKER_SCORE_BATCH_MS", 500, lo=10, hi=10_000),
             max_lstm_batch=env.int("WORKER_MAX_LSTM_BATCH", 256, lo=1, hi=4096),
