@@ -23,6 +23,7 @@ def test_defaults_follow_the_interface():
     ("VITALSTREAM_MQTT_URL", "mqtt://host:notaport"),
     ("VITALSTREAM_TOPIC_PARTITIONS", "0"),
     ("VITALSTREAM_WORKER_DETECTORS", "maybe"),
+    ("VITALSTREAM_WORKER_ROLE", "scoring"),
 ])
 def test_bad_value_names_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
