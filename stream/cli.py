@@ -55,6 +55,10 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if args.role is not None:
         stream = replace(stream, role=args.role)
     settings = replace(settings, stream=stream)
+    if not stream.stores and not stream.scores:
+        log.error("VITALSTREAM_WORKER_ROLE=detectors with the detectors off (VITALSTREAM_WORKER_DETECTORS=false "
+                  "or --storage-only) would run nothing")
+        return 2
     scorer = None
     if stream.scores:
         from .scoring import load_scorer

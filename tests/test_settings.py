@@ -36,3 +36,12 @@ def test_cli_stops_at_start_with_the_variable_name():
                           timeout=60)
     assert proc.returncode == 2
     assert "VITALSTREAM_API_PORT" in proc.stderr and "abc" in proc.stderr
+
+
+def test_a_worker_role_that_would_run_nothing_stops_at_start():
+    env = {"PATH": "/usr/bin:/bin", "VITALSTREAM_WORKER_ROLE": "detectors", "VITALSTREAM_WORKER_DETECTORS": "false",
+           "VITALSTREAM_KAFKA_BOOTSTRAP": "127.0.0.1:9", "VITALSTREAM_DATABASE_URL": "postgresql://x@127.0.0.1:9/db"}
+    proc = subprocess.run([sys.executable, "-m", "vitalstream", "worker"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert "VITALSTREAM_WORKER_ROLE" in proc.stderr and "would run nothing" in proc.stderr
