@@ -6,8 +6,8 @@ one is published; a tick formats the due sample of every device at once (lookup-
 formatting across devices) and publishes one message per device, or one batch of `batch`
 samples every `batch` ticks, the devices spread over the tick in phases 50 ms apart, as
 unsynchronised wearables are (a fleet publishing all at once turns every tick into a
-burst that only a simulator makes). Timestamps are real now, each device's its phase's; `seq` starts at
-round(start_ms * rate / 1000), so a rerun with the same device ids never collides with
+burst that only a simulator makes). Timestamps are real now (each sample stamped with its
+phase's time); `seq` starts at round(start_ms * rate / 1000), so a rerun with the same device ids never collides with
 earlier samples in the (device_id, seq) de-duplication.
 """
 

@@ -97,6 +97,7 @@ def baseline_step(
 
     Returns (z, mean, var, n): z is computed against the baseline *before* this step
     is absorbed, so a value is judged by what came before it. Pure: inputs untouched.
+    The readable reference: the state runs `baseline_step_py`, tested equal to it bit for bit.
     """
     x = clean_step(np.asarray(x, dtype=float))
     seen = ~np.isnan(x)
