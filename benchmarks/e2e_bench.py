@@ -27,6 +27,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ from benchmarks.common import cpu_speed_ms, machine, quantile
 from benchmarks.e2e_load import ProcGroups, Probes, Tracer, fleet_process, pg_backends, tree
 from benchmarks.e2e_report import fmt_ms, plot, print_summary
 from benchmarks.e2e_stack import Stack, prom, stack
+from benchmarks.e2e_warm import warm_states, write_changelog
 
 RULE_PERSISTENCE_S = 60  # spo2.low: SpO2 < 90 % for 60 s (docs/detectors.md)
 
@@ -84,17 +86,48 @@ class Monitor:
         return row
 
 
-def wait_ready(st: Stack, timeout_s: float = 240) -> float:
+def wait_ready(st: Stack, timeout_s: float = 240, probe_id: str = "warmup-0") -> float:
     """Until one probe sample has gone all the way to `vitals` (worker joined, torch loaded)."""
     began = time.monotonic()
-    probe = Probes(st.settings.core.mqtt_url or "", st.settings.core.mqtt_topic_root, ["warmup-0"],
+    probe = Probes(st.settings.core.mqtt_url or "", st.settings.core.mqtt_topic_root, [probe_id],
                    normal_s=3, low_s=0, tail_s=0).start()
-    while st.count("device_id = 'warmup-0'")[0] == 0:
+    while st.count("device_id = %s", (probe_id,))[0] == 0:
         if st.dead() or time.monotonic() - began > timeout_s:
             raise RuntimeError(f"stack not ready (dead: {st.dead()}):\n{st.log_tail()}")
         time.sleep(1)
     probe.stop()
     return time.monotonic() - began
+
+
+def count_lstm_scores(st: Stack, steps: list[dict], step_s: float) -> None:
+    """LSTM scorings stored per step: the proof that inference ran (aged states: about
+    one per device per minute; fresh ones: none)."""
+    with psycopg.connect(st.db_url) as conn:
+        for step in steps:
+            lo = step["window_start_ms"]
+            row = conn.execute("SELECT count(*), count(DISTINCT device_id) FROM scores WHERE detector = 'lstm' "
+                               "AND window_end >= to_timestamp(%s / 1000.0) AND window_end < to_timestamp(%s / 1000.0)",
+                               (lo, lo + step_s * 1000 + 1000)).fetchone()
+            step["lstm_scores"], step["lstm_scored_devices"] = (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def age_states(st: Stack, rates: list[float], args: argparse.Namespace) -> int:
+    """Give every fleet device an hour-old detector state (benchmarks/e2e_warm.py): stop the
+    workers, write the states to their changelog, start them again (they recover it)."""
+    devices = max(1, int(round(max(rates) / args.rate_hz)))
+    ids = [f"sim-{i:05d}" for i in range(devices)]
+    began = time.monotonic()
+    blobs = warm_states(ids, int(time.time() * 1000), seed=args.seed, progress=say)
+    workers = [name for name in st.children if name.startswith("worker")]
+    for name in workers:
+        st.kill(name, signal.SIGTERM)
+    topic = write_changelog(st.settings.core.kafka_bootstrap or "", st.prefix, blobs)
+    for name in workers:
+        st.start(name)
+    wait_ready(st, probe_id="warmup-1")
+    say(f"{devices:,} device states aged an hour (LSTM scoring from the first minute), written to {topic}, "
+        f"workers restarted: {time.monotonic() - began:.0f} s")
+    return devices
 
 
 def run_step(st: Stack, idx: int, rate: float, args: argparse.Namespace, mon: Monitor, groups: ProcGroups,
@@ -292,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the workers run role detectors, and one `worker-storage` (role storage) stores")
     ap.add_argument("--private-pg", action="store_true",
                     help="a private PostgreSQL in the run dir instead of the configured server")
+    ap.add_argument("--fresh-states", action="store_true",
+                    help="start the fleet with new detector states (no LSTM inference for the first hour; "
+                         "default: states aged an hour, benchmarks/e2e_warm.py)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--run-dir", type=Path, help="logs and private services (default: a new temp dir)")
     ap.add_argument("--json", type=Path, help="result file (default: RUN_DIR/e2e_bench.json)")
@@ -327,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             f"MQTT {st.settings.core.mqtt_url}); waiting for the first sample to be stored …")
         result["ready_after_s"] = round(wait_ready(st), 1)
         say(f"ready after {result['ready_after_s']} s")
+        result["aged_states"] = 0 if args.fresh_states else age_states(st, rates, args)
         tracer = Tracer(st.db_url)
         tracer.fleet = [f"sim-{i:05d}" for i in range(args.tracers)]
         tracer.start()
@@ -351,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             for _, ps in probe_sets:
                 ps.stop()
         final_count(st, result["steps"], args)
+        count_lstm_scores(st, result["steps"], args.step_s)
         hooks = webhook_latencies(st, probe_sets)
         for step in result["steps"]:
             step["onset_to_webhook_s"] = hooks.get(step["step"])

@@ -41,6 +41,10 @@ def plot(result: dict, path: Path) -> None:
     ax[3].set_ylabel("CPU (% of a core)")
     ax[3].set_xlabel("seconds since start")
     ax[3].legend(loc="upper left", fontsize=7, ncol=4)
+    if any("lstm_scores" in s for s in result["steps"]):
+        print("LSTM scorings stored per step: " + ", ".join(
+            f"{s['target_samples_per_s']:,.0f}/s: {s.get('lstm_scores', 0):,} ({s.get('lstm_scored_devices', 0):,} devices)"
+            for s in result["steps"]) + ("" if result.get("aged_states") else " (fresh states: the LSTM needs an hour)"))
     best = result["highest_sustained_samples_per_s"]
     speed = f", CPU speed {result['cpu_speed_ms']} ms" if result.get("cpu_speed_ms") else ""
     fig.suptitle(f"vitalstream end to end on {result['machine']}{speed}: highest sustained {best or 0:,.0f} samples/s")
@@ -63,6 +67,10 @@ def print_summary(result: dict) -> None:
               f"{s['achieved_publish_samples_per_s']:7,.0f} {fmt_ms(lat['p50']):>7} {fmt_ms(lat['p95']):>7} "
               f"{fmt_ms(lat['p99']):>7} {s['lag_max'] if s['lag_max'] is not None else '-':>8} {hook_txt:>20}  "
               f"{'yes' if s['sustained'] else 'NO'}")
+    if any("lstm_scores" in s for s in result["steps"]):
+        print("LSTM scorings stored per step: " + ", ".join(
+            f"{s['target_samples_per_s']:,.0f}/s: {s.get('lstm_scores', 0):,} ({s.get('lstm_scored_devices', 0):,} devices)"
+            for s in result["steps"]) + ("" if result.get("aged_states") else " (fresh states: the LSTM needs an hour)"))
     best = result["highest_sustained_samples_per_s"]
     print(f"highest sustained without loss or growing lag: {f'{best:,.0f} samples/s' if best else 'none'}"
           f"; with p99 publish→stored ≤ 2 s: {result['highest_meeting_p99_2s'] or 'none'}")

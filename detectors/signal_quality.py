@@ -23,7 +23,7 @@ as a desaturation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # What a working sensor can report; outside this it is a sensor fault, not physiology
@@ -92,7 +92,7 @@ class SqiResult:
     usable: float | None  # the value to hand the clinical detectors, None if distrusted
     reason: str | None = None  # "missing" | "invalid" | "flatline" | "artefact" (None: fine)
     lost: bool = False
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] | None = None  # what the signal.lost evidence says (set when `lost` can be)
 
 
 _ANY = (float("-inf"), float("inf"))
