@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,13 +58,27 @@ class BatchOutcome:
 
 
 class Scorer:
-    """The batch step around the detector pipeline, over live per-device state objects."""
+    """The batch step around the detector pipeline, over live per-device state objects.
 
-    def __init__(self, pipeline: Any, state_to_bytes: Any, state_from_bytes: Any, max_lstm_batch: int):
+    LSTM scorings are spread out. A device's LSTM is due when its minute closes, and the
+    grid is wall-clock minutes, so every device of a fleet falls due within the same
+    second: scoring them all in that batch held the detectors thread (and, in a worker
+    that also stores, the storage agent behind the GIL) for a second or more every
+    minute (publish → stored p99 at 5,000/s 1.3 → 4.3 s). Due devices queue instead,
+    oldest first, and each batch scores the share that empties the queue by the time its
+    oldest entry has waited `lstm_spread_s`; the window scored is the device's latest.
+    """
+
+    def __init__(self, pipeline: Any, state_to_bytes: Any, state_from_bytes: Any, max_lstm_batch: int,
+                 lstm_spread_s: float = 0.0, clock: Any = time.monotonic):
         self.pipeline = pipeline
         self.to_bytes = state_to_bytes
         self._from_bytes = state_from_bytes
         self.max_lstm_batch = max_lstm_batch
+        self.lstm_spread_s = lstm_spread_s
+        self.clock = clock
+        self.lstm_queue: OrderedDict[str, float] = OrderedDict()  # due device → when it was queued
+        self.last_step: float | None = None
         self.overrides: dict[str, dict[str, dict[str, float]]] = {}  # device_id → per-patient rule overrides
 
     def state_for(self, device_id: str, raw: bytes | None) -> Any:
@@ -72,7 +87,7 @@ class Scorer:
     def step(self, per_device: dict[str, list[Sample]], live: dict[str, Any]) -> BatchOutcome:
         """Score each device's new samples; `live` holds every device's state (mutated)."""
         out = BatchOutcome()
-        due = []
+        now = self.clock()
         for device_id, samples in per_device.items():
             state = live[device_id]
             wanted = self.overrides.get(device_id, {})
@@ -92,8 +107,9 @@ class Scorer:
             out.scored_samples += n_scored
             out.late_samples += len(samples) - n_scored
             self._collect(out, device_id, result)
-            if result.lstm_due:
-                due.append(state)
+            if result.lstm_due and device_id not in self.lstm_queue:
+                self.lstm_queue[device_id] = now
+        due = self._take_due(live, now)
         for start in range(0, len(due), self.max_lstm_batch):
             chunk = due[start:start + self.max_lstm_batch]
             began = time.perf_counter()
@@ -102,6 +118,23 @@ class Scorer:
             for state, result in zip(chunk, results, strict=True):
                 self._collect(out, state.device_id, result)
         return out
+
+    def _take_due(self, live: dict[str, Any], now: float) -> list[Any]:
+        """This batch's share of the queued LSTM scorings (see the class docstring)."""
+        queue = self.lstm_queue
+        dt = 0.0 if self.last_step is None else max(0.0, now - self.last_step)
+        self.last_step = now
+        if not queue:
+            return []
+        left = self.lstm_spread_s - (now - next(iter(queue.values())))
+        n = len(queue) if left <= dt else max(1, math.ceil(len(queue) * dt / left))
+        due = []
+        while queue and len(due) < n:
+            device_id, _ = queue.popitem(last=False)
+            state = live.get(device_id)
+            if state is not None and state.lstm_due:  # gone: its partition moved (rebalance)
+                due.append(state)
+        return due
 
     @staticmethod
     def _collect(out: BatchOutcome, device_id: str, result: Any) -> None:
@@ -160,7 +193,8 @@ def load_scorer(settings: Settings) -> Scorer:
     pipeline = Pipeline(config, lstm=lstm)
     log.info("detectors on: %s%s", ", ".join(sorted(config.detectors)),
              f" (LSTM model {lstm.version})" if lstm is not None else "")
-    return Scorer(pipeline, state_to_bytes, state_from_bytes, settings.stream.max_lstm_batch)
+    return Scorer(pipeline, state_to_bytes, state_from_bytes, settings.stream.max_lstm_batch,
+                  settings.stream.lstm_spread_s)
 
 
 class ScoringAgent:
@@ -371,6 +405,7 @@ class ScoringAgent:
         await self._commit()
         async with self.lock:
             self.live.clear()
+            self.scorer.lstm_queue.clear()
             self.last_seen.clear()  # the new owner watches these devices now
 
     async def _commit(self) -> None:

@@ -8,6 +8,7 @@ from detectors.pipeline import Pipeline, PipelineConfig
 from detectors.state import state_from_bytes, state_to_bytes
 from stream.scoring import Scorer
 from tests.stream.conftest import noisy_samples
+from vitalstream.records import Sample
 
 
 def _scorer() -> Scorer:
@@ -66,3 +67,46 @@ def test_scorer_applies_a_patients_threshold():
     scorer.overrides = {"copd-2": rule_overrides({"spo2": {"low": 85}})}
     tuned, _ = _step(scorer, {"copd-2": noisy_samples("copd-2", 0, 1_795_000_000_000, 120, spo2=88, seed=3)})
     assert not any(c.kind == "spo2.low" for c in tuned.candidates)
+
+
+def _aged_fleet(scorer: Scorer, n: int, end_ms: int) -> dict:
+    """n devices whose LSTM has seen 70 minutes (it scores after an hour)."""
+    from detectors import plugins
+
+    nan = float("nan")
+    live = {}
+    for i in range(n):
+        state = scorer.pipeline.new_state(f"dev-{i}")
+        ts = [end_ms - (70 - k) * 60_000 for k in range(70)]
+        plugins.lstm_feed(state.lstm, ts, [[70.0 + (k + i) % 3, 97.0, 15.0, 36.8, nan, nan, 0.02] for k in range(70)])
+        live[state.device_id] = state
+    return live
+
+
+def _lstm_scores_per_batch(spread_s: float, devices: int = 300, batches: int = 30) -> list[list[str]]:
+    """Every device's minute closes in the first batch; then a batch every 0.5 s."""
+    from detectors import plugins
+
+    now = [0.0]
+    scorer = Scorer(Pipeline(PipelineConfig(), lstm=plugins.load_lstm(None), early_warning=False), state_to_bytes,
+                    state_from_bytes, 64, lstm_spread_s=spread_s, clock=lambda: now[0])
+    t0 = 1_795_000_020_000 // 60_000 * 60_000  # a minute boundary
+    live = _aged_fleet(scorer, devices, t0 - 1000)
+    out = []
+    for b in range(batches):
+        per_device = {d: [Sample(d, 10_000 + b, t0 + b * 500, hr=71.0, spo2=97.0, rr=15.0, temp=36.8, activity=0.02)]
+                      for d in live}
+        result = scorer.step(per_device, live)
+        out.append([s["device_id"] for s in result.scores if s["detector"] == "lstm"])
+        now[0] += 0.5
+    return out
+
+
+def test_lstm_scorings_due_together_are_spread_over_lstm_spread_s():
+    per_batch = _lstm_scores_per_batch(spread_s=10.0)
+    scored = [d for batch in per_batch for d in batch]
+    assert len(scored) == len(set(scored)) == 300  # every device once, none twice
+    assert max(len(b) for b in per_batch) <= 2 * 300 * 0.5 / 10  # ~15 a batch, not 300 at once
+    assert sum(len(b) for b in per_batch[:21]) == 300  # all within the spread (10 s = 20 batches)
+    # At once when spreading is off (VITALSTREAM_WORKER_LSTM_SPREAD_S=0).
+    assert [len(b) for b in _lstm_scores_per_batch(spread_s=0.0, batches=2)] == [300, 0]

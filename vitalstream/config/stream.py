@@ -25,6 +25,7 @@ class StreamSettings:
     score_batch_records: int  # records per scoring batch (one table write per device per batch)
     score_batch_ms: int  # ... or whatever arrived within this time
     max_lstm_batch: int  # windows per LSTM forward pass (32-256 is the CPU sweet spot)
+    lstm_spread_s: float  # due LSTM scorings spread over up to this long (all devices fall due each minute)
     fetch_max_wait_ms: int  # longest a Kafka fetch waits for data (faust's own default is 1,500)
     commit_interval_s: float  # how often consumed offsets are committed
     session_timeout_s: float  # a silent worker is declared dead after this; its partitions move
@@ -56,6 +57,7 @@ class StreamSettings:
             score_batch_records=env.int("WORKER_SCORE_BATCH_RECORDS", 5000, lo=1, hi=100_000),
             score_batch_ms=env.int("WORKER_SCORE_BATCH_MS", 500, lo=10, hi=10_000),
             max_lstm_batch=env.int("WORKER_MAX_LSTM_BATCH", 256, lo=1, hi=4096),
+            lstm_spread_s=env.float("WORKER_LSTM_SPREAD_S", 15.0, lo=0, hi=50),
             fetch_max_wait_ms=env.int("WORKER_FETCH_MAX_WAIT_MS", 100, lo=1, hi=10_000),
             commit_interval_s=env.float("WORKER_COMMIT_INTERVAL_S", 1.0, lo=0.05, hi=60),
             session_timeout_s=env.float("WORKER_SESSION_TIMEOUT_S", 10.0, lo=3, hi=300),
