@@ -2,7 +2,10 @@
 
 Private Mosquitto + tansu, PostgreSQL (configured server, fresh database; embedded if
 none), gateway, worker (detectors on), dispatcher (alert engine + delivery) and a local
-webhook receiver that verifies signatures. Each step runs a fleet of rate/rate_hz devices
+webhook receiver that verifies signatures. The fleet's devices start with detector states
+aged an hour (benchmarks/e2e_warm.py), so the LSTM scores each of them once a minute as
+in production (--fresh-states: new devices, no LSTM inference for their first hour).
+Each step runs a fleet of rate/rate_hz devices
 (`run_fleet`, in its own process(es)) for --step-s seconds plus a few probe devices with
 an injected desaturation, then waits for storage to catch up and reports:
 
@@ -342,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     result_workers = args.workers
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="e2e-bench-"))
+    # A plain kill stops the stack too (the `finally` blocks run), not just this process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     speed = cpu_speed_ms()
     say(f"end-to-end benchmark on {machine()}, load average {os.getloadavg()[0]:.1f}, CPU speed {speed} ms "
         f"(benchmarks.common.cpu_speed_ms, lower is faster); run dir {run_dir}")
@@ -354,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
              *(("worker-storage",) if args.split_roles else ()), "gateway", "dispatcher")
     with stack(run_dir, private_pg=args.private_pg, start=procs, split_roles=args.split_roles) as st:
         groups = ProcGroups()
-        for name, pid in st.pids().items():
-            groups.add(name, lambda pid=pid: tree(pid))
+        for name in st.pids():  # looked up at each sample: age_states restarts the workers
+            groups.add(name, lambda name=name: tree(st.pids()[name]))
         groups.add("postgres (bench db)", pg_backends(st.db_url))
         groups.add("bench (probes, tracer, receiver)", lambda: [os.getpid()])
         mon = Monitor(st, groups, t0)

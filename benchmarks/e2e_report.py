@@ -41,10 +41,6 @@ def plot(result: dict, path: Path) -> None:
     ax[3].set_ylabel("CPU (% of a core)")
     ax[3].set_xlabel("seconds since start")
     ax[3].legend(loc="upper left", fontsize=7, ncol=4)
-    if any("lstm_scores" in s for s in result["steps"]):
-        print("LSTM scorings stored per step: " + ", ".join(
-            f"{s['target_samples_per_s']:,.0f}/s: {s.get('lstm_scores', 0):,} ({s.get('lstm_scored_devices', 0):,} devices)"
-            for s in result["steps"]) + ("" if result.get("aged_states") else " (fresh states: the LSTM needs an hour)"))
     best = result["highest_sustained_samples_per_s"]
     speed = f", CPU speed {result['cpu_speed_ms']} ms" if result.get("cpu_speed_ms") else ""
     fig.suptitle(f"vitalstream end to end on {result['machine']}{speed}: highest sustained {best or 0:,.0f} samples/s")
