@@ -64,9 +64,10 @@ def print_summary(result: dict) -> None:
               f"{fmt_ms(lat['p99']):>7} {s['lag_max'] if s['lag_max'] is not None else '-':>8} {hook_txt:>20}  "
               f"{'yes' if s['sustained'] else 'NO'}")
     if any("lstm_scores" in s for s in result["steps"]):
-        print("LSTM scorings stored per step: " + ", ".join(
-            f"{s['target_samples_per_s']:,.0f}/s: {s.get('lstm_scores', 0):,} ({s.get('lstm_scored_devices', 0):,} devices)"
-            for s in result["steps"]) + ("" if result.get("aged_states") else " (fresh states: the LSTM needs an hour)"))
+        per_step = ", ".join(f"{s['target_samples_per_s']:,.0f}/s: {s.get('lstm_scores', 0):,} "
+                             f"({s.get('lstm_scored_devices', 0):,} devices)" for s in result["steps"])
+        note = "" if result.get("aged_states") else " (fresh states: the LSTM needs an hour)"
+        print(f"LSTM scorings stored per step: {per_step}{note}")
     best = result["highest_sustained_samples_per_s"]
     print(f"highest sustained without loss or growing lag: {f'{best:,.0f} samples/s' if best else 'none'}"
           f"; with p99 publish→stored ≤ 2 s: {result['highest_meeting_p99_2s'] or 'none'}")

@@ -165,6 +165,11 @@ def create_app(settings: Settings, metrics: WorkerMetrics | None = None,
 
         app.on_partitions_revoked.connect(scoring.on_revoked)
 
+        @app.timer(1.0)
+        async def score_queued() -> None:  # LSTM scorings left queued once the traffic stops
+            if scoring.stream is not None:
+                await scoring.score_queued()
+
         @app.timer(max(1.0, min(15.0, cfg.silent_after_s / 4)) if cfg.silent_after_s > 0 else 3600.0)
         async def silence() -> None:
             await scoring.check_silence()

@@ -31,6 +31,7 @@ import logging
 import math
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -219,6 +220,7 @@ class ScoringAgent:
         self.pending: list[Any] = []  # processed events, acknowledged at the next checkpoint
         self.stream: Any = None
         self.last_checkpoint = time.monotonic()
+        self.last_batch = time.monotonic()
         self.shutting_down = False
         self.last_seen: dict[str, float] = {}  # device → time.monotonic() of its last record here
         self.silent: set[str] = set()  # devices this worker reported as silent (signal.lost raised)
@@ -278,12 +280,8 @@ class ScoringAgent:
             self.live.update(restored)
         outcome = await loop.run_in_executor(self.executor, self.scorer.step, dict(per_device), self.live)
         self.dirty.update(per_device)
-        sends = [self.candidates_topic.send(key=c.device_id.encode(), value=c.to_json())
-                 for c in (*back, *outcome.candidates)]
-        sends += [self.scores_topic.send(key=s["device_id"].encode(), value=json.dumps(s).encode())
-                  for s in outcome.scores]
-        if sends:
-            await asyncio.gather(*sends)
+        await self._publish(outcome, back)
+        self.last_batch = time.monotonic()
         # Acknowledged at the next checkpoint, only now that their results are out: if anything
         # above raised, the agent restarts and faust redelivers these events.
         self.pending.extend(events)
@@ -302,6 +300,34 @@ class ScoringAgent:
             m.inference_batch.observe(windows)
             m.inference_seconds.observe(seconds)
         m.devices_in_state = len(self.live)
+
+    async def _publish(self, outcome: BatchOutcome, extra: Sequence[AlertCandidate] = ()) -> None:
+        sends = [self.candidates_topic.send(key=c.device_id.encode(), value=c.to_json())
+                 for c in (*extra, *outcome.candidates)]
+        sends += [self.scores_topic.send(key=s["device_id"].encode(), value=json.dumps(s).encode())
+                  for s in outcome.scores]
+        if sends:
+            await asyncio.gather(*sends)
+
+    async def score_queued(self) -> None:
+        """LSTM scorings still queued when no batch has come for a second (the end of a
+        replay, a fleet gone quiet): batches are what drain the queue otherwise."""
+        if not self.scorer.lstm_queue or time.monotonic() - self.last_batch < 1.0:
+            return
+        if not self.app.flow_control.is_active():  # a rebalance is under way
+            return
+        loop = asyncio.get_running_loop()
+        async with self.lock:
+            outcome = await loop.run_in_executor(self.executor, self.scorer.step, {}, self.live)
+            self.dirty.update(s["device_id"] for s in outcome.scores)  # their LSTM decision state moved
+            await self._publish(outcome)
+        m = self.metrics
+        m.scores_emitted += len(outcome.scores)
+        for c in outcome.candidates:
+            m.candidates[c.kind] += 1
+        for windows, seconds in outcome.lstm_batches:
+            m.inference_batch.observe(windows)
+            m.inference_seconds.observe(seconds)
 
     async def checkpoint(self) -> None:
         """Write dirty states to the changelog, wait for Kafka to have them, then acknowledge

@@ -110,3 +110,22 @@ def test_lstm_scorings_due_together_are_spread_over_lstm_spread_s():
     assert sum(len(b) for b in per_batch[:21]) == 300  # all within the spread (10 s = 20 batches)
     # At once when spreading is off (VITALSTREAM_WORKER_LSTM_SPREAD_S=0).
     assert [len(b) for b in _lstm_scores_per_batch(spread_s=0.0, batches=2)] == [300, 0]
+
+
+def test_queued_lstm_scorings_drain_without_new_samples():
+    """A fleet that falls due and then goes quiet (the end of a replay): steps with no
+    samples, as the worker's one-second timer runs them, score what is still queued."""
+    from detectors import plugins
+
+    now = [0.0]
+    scorer = Scorer(Pipeline(PipelineConfig(), lstm=plugins.load_lstm(None), early_warning=False), state_to_bytes,
+                    state_from_bytes, 64, lstm_spread_s=10.0, clock=lambda: now[0])
+    t0 = 1_795_000_020_000 // 60_000 * 60_000
+    live = _aged_fleet(scorer, 100, t0 - 1000)
+    first = scorer.step({d: [Sample(d, 1, t0, hr=71.0, spo2=97.0, rr=15.0, temp=36.8)] for d in live}, live)
+    scored = [s["device_id"] for s in first.scores if s["detector"] == "lstm"]
+    assert len(scored) < 100 and len(scorer.lstm_queue) == 100 - len(scored)
+    for _ in range(11):
+        now[0] += 1.0
+        scored += [s["device_id"] for s in scorer.step({}, live).scores if s["detector"] == "lstm"]
+    assert sorted(scored) == sorted(live) and not scorer.lstm_queue
