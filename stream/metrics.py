@@ -29,6 +29,7 @@ class WorkerMetrics:
     checkpoint_seconds: Summary = field(default_factory=Summary)  # one checkpoint, start to acknowledged
     checkpoint_states: Summary = field(default_factory=Summary)  # device states written per checkpoint
     devices_in_state: int = 0
+    lstm_queue: int = 0  # devices whose LSTM scoring is due and waiting (spread, stream.scoring.Scorer)
     state_bytes: int = 0
     lag: dict[str, int] = field(default_factory=dict)  # "topic:partition" → messages behind
     decode_errors: int = 0
@@ -63,6 +64,8 @@ class WorkerMetrics:
         out.summary("checkpoint_seconds", "One state checkpoint, start to events acknowledged.", self.checkpoint_seconds)
         out.summary("checkpoint_states", "Device states written per checkpoint.", self.checkpoint_states)
         out.value("devices_in_state", "gauge", "Devices with detector state on this worker.", self.devices_in_state)
+        out.value("lstm_queue", "gauge", "Devices whose due LSTM scoring is queued (spread over "
+                  "VITALSTREAM_WORKER_LSTM_SPREAD_S).", self.lstm_queue)
         out.value("state_bytes", "gauge", "Serialised detector state held by this worker (estimate).", self.state_bytes)
         lag = [(labels(topic=k.rsplit(":", 1)[0], partition=k.rsplit(":", 1)[1]), v) for k, v in sorted(self.lag.items())]
         out.metric("consumer_lag", "gauge", "Messages behind the end of each assigned partition.", lag)

@@ -300,6 +300,7 @@ class ScoringAgent:
             m.inference_batch.observe(windows)
             m.inference_seconds.observe(seconds)
         m.devices_in_state = len(self.live)
+        m.lstm_queue = len(self.scorer.lstm_queue)
 
     async def _publish(self, outcome: BatchOutcome, extra: Sequence[AlertCandidate] = ()) -> None:
         sends = [self.candidates_topic.send(key=c.device_id.encode(), value=c.to_json())
@@ -322,6 +323,7 @@ class ScoringAgent:
             self.dirty.update(s["device_id"] for s in outcome.scores)  # their LSTM decision state moved
             await self._publish(outcome)
         m = self.metrics
+        m.lstm_queue = len(self.scorer.lstm_queue)
         m.scores_emitted += len(outcome.scores)
         for c in outcome.candidates:
             m.candidates[c.kind] += 1
