@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 import zlib
-from operator import attrgetter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
