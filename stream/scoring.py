@@ -18,9 +18,9 @@ records, or v2 packs the gateway addresses to that partition), and the table use
 same partitioner for its changelog, so each device's state stays co-partitioned with its
 samples even when a batch mixes partitions.
 
-All detector work for a batch (rules, NEWS2, signal quality, one LSTM forward pass over
-every device that is due) runs in a worker thread, so the event loop keeps the
-producer and the consumer's bookkeeping going under load.
+All detector work for a batch (rules, NEWS2, signal quality, and a batched LSTM forward
+pass over this batch's share of the devices that are due: see Scorer) runs in a worker
+thread, so the event loop keeps the producer and the consumer's bookkeeping going under load.
 """
 
 from __future__ import annotations
